@@ -1,0 +1,133 @@
+"""`maestro`: the command line for humans (and the `serve` entry point for agents)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import anyio
+import typer
+
+from . import __version__
+from .config import Identity, redact_url, store_location
+from .errors import MaestroError
+from .models import Role
+
+app = typer.Typer(
+    name="maestro",
+    help="Coordinate teams of coding agents over MCP.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"maestro: {message}", err=True)
+    return typer.Exit(code)
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"maestro {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Coordinate teams of coding agents over MCP."""
+
+
+@app.command()
+def serve(
+    name: Annotated[str | None, typer.Option(help="Session name to register (unique per project).")] = None,
+    role: Annotated[Role, typer.Option(help="Role of a newly registered session.")] = Role.coordinator,
+    parent: Annotated[str | None, typer.Option(help="Parent session (name or id) of a worker.")] = None,
+    agent: Annotated[str | None, typer.Option(help="Agent kind; default: guessed from the MCP client.")] = None,
+    log_level: Annotated[str, typer.Option(help="Log level for stderr.")] = "WARNING",
+) -> None:
+    """Serve the maestro tools over stdio to one agent (this is what agent CLIs start).
+
+    With MAESTRO_SESSION and MAESTRO_TOKEN set it acts as that session; otherwise it
+    registers a new session on the first tool call. MAESTRO_DB names the store.
+    """
+    from .server.runtime import Registration
+    from .server.stdio import serve_stdio
+
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format="maestro serve: %(message)s")
+    try:
+        location = store_location(create=True)
+    except MaestroError as exc:
+        raise fail(str(exc), 2) from None
+    registration = Registration(name=name, role=role, parent=parent, agent=agent)
+    code = anyio.run(serve_stdio, location, registration, Identity.from_env())
+    raise typer.Exit(code)
+
+
+@app.command()
+def init() -> None:
+    """Create the project's store (.maestro/maestro.db) here, or report the one already found."""
+    from .store import create_store
+
+    async def create(location: str) -> int:
+        store = create_store(location)
+        try:
+            await store.open()
+            return await store.schema_version()
+        finally:
+            await store.close()
+
+    try:
+        location = store_location(create=True)
+        version = anyio.run(create, location)
+    except MaestroError as exc:
+        raise fail(str(exc), 2) from None
+    typer.echo(f"store: {redact_url(location)} (schema version {version})")
+
+
+@app.command()
+def schemas(
+    out: Annotated[Path, typer.Option(help="Directory for the JSON files.")] = Path("tool_schemas"),
+    check: Annotated[bool, typer.Option(help="Only check that the files are current.")] = False,
+) -> None:
+    """Write the JSON schema of every tool to tool_schemas/ (or check them with --check)."""
+    from . import schemas as gen
+
+    if check:
+        stale = gen.stale_files(out)
+        if stale:
+            raise fail(f"tool schemas are stale: {', '.join(stale)}. Run `maestro schemas`.")
+        typer.echo(f"tool schemas in {out} are current")
+        return
+    written = gen.write(out)
+    typer.echo(f"wrote {len(written)} tool schemas to {out}")
+
+
+@app.command()
+def demo(
+    keep: Annotated[bool, typer.Option(help="Keep the scratch project afterwards.")] = True,
+) -> None:
+    """Two agents exchanging mail through two real `maestro serve` processes, as a transcript."""
+    from .demo import run_demo
+
+    try:
+        code = anyio.run(run_demo, keep)
+    except MaestroError as exc:
+        raise fail(str(exc)) from None
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()
+
+
+if __name__ == "__main__":
+    main()

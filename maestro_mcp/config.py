@@ -1,0 +1,96 @@
+"""Settings from MAESTRO_* environment variables, and where the store lives."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import StoreError
+
+STORE_DIR = ".maestro"
+STORE_FILE = "maestro.db"
+
+# Limits that protect every agent sharing the store. Bodies above this are
+# refused rather than truncated: a half message is worse than an error.
+MAX_BODY_BYTES = 64 * 1024
+MAX_SUBJECT_CHARS = 300
+MAX_WAIT_S = 3600.0
+# A safety net only: waiters are woken by the notifier within milliseconds.
+SAFETY_POLL_S = 1.0
+
+
+def _env(name: str, environ: dict[str, str] | None = None) -> str | None:
+    value = (environ if environ is not None else os.environ).get(name)
+    return value if value else None
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a `maestro serve` acts as, from MAESTRO_SESSION + MAESTRO_TOKEN."""
+
+    session_id: str | None
+    token: str | None
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Identity:
+        return cls(_env("MAESTRO_SESSION", environ), _env("MAESTRO_TOKEN", environ))
+
+
+def find_project_root(start: Path | None = None) -> Path | None:
+    """The nearest directory at or above `start` holding `.maestro/`, like git finds `.git/`."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / STORE_DIR).is_dir():
+            return candidate
+    return None
+
+
+def default_project_root(start: Path | None = None) -> Path:
+    """Where a new store goes: an existing `.maestro/` above, else the git top level, else `start`."""
+    here = (start or Path.cwd()).resolve()
+    found = find_project_root(here)
+    if found is not None:
+        return found
+    for candidate in (here, *here.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return here
+
+
+def is_url(location: str) -> bool:
+    return location.startswith(("postgresql://", "postgres://"))
+
+
+def store_location(*, create: bool, start: Path | None = None, environ: dict[str, str] | None = None) -> str:
+    """The store to open: MAESTRO_DB, else `.maestro/maestro.db` found upward.
+
+    With `create`, a missing store is placed at the project root (see
+    `default_project_root`); without it, a missing store is an error that says
+    how to make one.
+    """
+    explicit = _env("MAESTRO_DB", environ)
+    if explicit:
+        if is_url(explicit):
+            return explicit
+        return str(Path(explicit).expanduser().resolve())
+    root = find_project_root(start)
+    if root is not None and (root / STORE_DIR / STORE_FILE).exists():
+        return str(root / STORE_DIR / STORE_FILE)
+    if not create:
+        raise StoreError(
+            f"No maestro store found in {(start or Path.cwd()).resolve()} or any parent directory.",
+            "Run `maestro init` in the project root to create one, or set MAESTRO_DB to its path or URL.",
+        )
+    root = default_project_root(start)
+    return str(root / STORE_DIR / STORE_FILE)
+
+
+def redact_url(location: str) -> str:
+    """A store location safe to print: the password of a URL is replaced by ***."""
+    if not is_url(location) or "@" not in location:
+        return location
+    scheme, rest = location.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://{user}@{host}"

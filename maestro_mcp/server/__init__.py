@@ -1,0 +1,28 @@
+"""The MCP face of maestro: thin tool handlers over the service layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp.server import MCPServer
+
+from maestro_mcp import __version__
+
+from . import tools_mail, tools_sessions
+from .runtime import Identity, ProcessIdentity, Registration, Runtime
+
+__all__ = ["Identity", "ProcessIdentity", "Registration", "Runtime", "build_server"]
+
+INSTRUCTIONS = (
+    "maestro coordinates a team of coding agents. Call whoami first to learn your role, coordinator, "
+    "tasks and directives. Talk to other agents with mail_send; block for replies and events with "
+    "mail_wait rather than polling. Every result carries `unread`: when `unread.urgent` is true, read "
+    "your mail before anything else."
+)
+
+
+def build_server(runtime: Runtime) -> MCPServer[Any]:
+    mcp: MCPServer[Any] = MCPServer("maestro", instructions=INSTRUCTIONS, version=__version__)
+    tools_sessions.register(mcp, runtime)
+    tools_mail.register(mcp, runtime)
+    return mcp

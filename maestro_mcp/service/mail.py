@@ -1,0 +1,266 @@
+"""Mail: targets, validation, honest receipts, and waiting without polling."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import anyio
+
+from maestro_mcp.config import MAX_BODY_BYTES, MAX_SUBJECT_CHARS, MAX_WAIT_S, SAFETY_POLL_S
+from maestro_mcp.errors import InvalidArgument, NotFound
+from maestro_mcp.ids import new_id
+from maestro_mcp.models import (
+    Message,
+    MessageType,
+    NewMessage,
+    Priority,
+    Role,
+    SessionRecord,
+    ThreadMessage,
+    Unread,
+    now,
+)
+from maestro_mcp.store import Store, mail_topic
+
+SCOPES = ("coordinator", "parent", "children", "siblings", "all")
+MAX_TARGETS = 100
+MAX_BATCH = 500
+
+
+async def coordinator_of(store: Store, session: SessionRecord) -> SessionRecord | None:
+    """The nearest ancestor with the coordinator role: who this session reports to."""
+    current = session
+    for _ in range(64):  # parent chains are short; the bound only guards against a corrupt cycle
+        if current.parent_id is None:
+            return None
+        parent = await store.get_session(current.parent_id)
+        if parent is None:
+            return None
+        if parent.role is Role.coordinator:
+            return parent
+        current = parent
+    return None
+
+
+@dataclass(frozen=True)
+class SendResult:
+    message_id: str
+    thread_id: str
+    recipients: list[str]
+    warnings: list[str]
+
+
+class MailService:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- targets --------------------------------------------------------------
+    async def resolve_targets(self, caller: SessionRecord, to: str | Sequence[str]) -> list[SessionRecord]:
+        """Turn `to` (a name, id, scope word, or a list of them) into distinct recipient sessions."""
+        items = [to] if isinstance(to, str) else list(to)
+        if not items:
+            raise InvalidArgument("`to` is empty.", "Name a session, or one of: " + ", ".join(SCOPES) + ".")
+        if len(items) > MAX_TARGETS:
+            raise InvalidArgument(f"`to` lists {len(items)} targets; the limit is {MAX_TARGETS}.")
+        found: dict[str, SessionRecord] = {}
+        for raw in items:
+            item = raw.strip() if isinstance(raw, str) else raw
+            if not item:
+                raise InvalidArgument("`to` contains an empty target.", "Name a session or a scope.")
+            for session in await self._resolve_one(caller, item):
+                found.setdefault(session.id, session)
+        if not found:
+            raise NotFound(
+                f"Nobody to send to: {', '.join(map(repr, items))} matched no live session.",
+                "Call list_sessions to see who is here.",
+            )
+        return list(found.values())
+
+    async def _resolve_one(self, caller: SessionRecord, item: str) -> list[SessionRecord]:
+        store = self.store
+        if item == "coordinator":
+            coordinator = await coordinator_of(store, caller)
+            if coordinator is None:
+                raise NotFound(
+                    "You have no coordinator: no session above you has the coordinator role.",
+                    "Address sessions by name, or use `children` / `all`.",
+                )
+            return [coordinator]
+        if item == "parent":
+            parent = await store.get_session(caller.parent_id) if caller.parent_id else None
+            if parent is None:
+                raise NotFound("You have no parent session.", "Address sessions by name, or use `children`.")
+            return [parent]
+        if item == "children":
+            return await store.list_sessions(parent_id=caller.id, live=True)
+        if item == "siblings":
+            if caller.parent_id is None:
+                return []
+            peers = await store.list_sessions(parent_id=caller.parent_id, live=True)
+            return [s for s in peers if s.id != caller.id]
+        if item == "all":
+            return [s for s in await store.list_sessions(live=True) if s.id != caller.id]
+        session = await store.get_session(item)
+        if session is None:
+            raise NotFound(
+                f"No session named {item!r}.",
+                "Call list_sessions for names, or use one of: " + ", ".join(SCOPES) + ".",
+            )
+        return [session]
+
+    # -- sending --------------------------------------------------------------
+    async def send(
+        self,
+        caller: SessionRecord,
+        to: str | Sequence[str],
+        body: str,
+        *,
+        subject: str = "",
+        priority: Priority = Priority.normal,
+        thread_id: str | None = None,
+        reply_to: str | None = None,
+        task_id: str | None = None,
+        type: MessageType = MessageType.message,
+    ) -> SendResult:
+        if not body or not body.strip():
+            raise InvalidArgument("The message body is empty.", "Say something in `body`.")
+        size = len(body.encode("utf-8"))
+        if size > MAX_BODY_BYTES:
+            raise InvalidArgument(
+                f"The message body is {size} bytes; the limit is {MAX_BODY_BYTES}.",
+                "Send a summary and put the rest in a file in the workspace, named in the body.",
+            )
+        if len(subject) > MAX_SUBJECT_CHARS:
+            raise InvalidArgument(f"The subject is {len(subject)} characters; the limit is {MAX_SUBJECT_CHARS}.")
+        thread = await self._thread_for(thread_id, reply_to)
+        recipients = await self.resolve_targets(caller, to)
+        message_id = new_id("m")
+        await self.store.insert_message(
+            NewMessage(
+                id=message_id,
+                thread_id=thread or message_id,
+                reply_to=reply_to,
+                sender_id=caller.id,
+                subject=subject,
+                body=body,
+                priority=priority,
+                type=type,
+                task_id=task_id,
+                created_at=now(),
+                recipient_ids=[r.id for r in recipients],
+            )
+        )
+        warnings = [
+            f"{r.name} has ended ({r.status.value}); it will read this only if it is resumed."
+            for r in recipients
+            if not r.live
+        ]
+        return SendResult(message_id, thread or message_id, [r.name for r in recipients], warnings)
+
+    async def _thread_for(self, thread_id: str | None, reply_to: str | None) -> str | None:
+        if reply_to is not None:
+            original = await self.store.get_message(reply_to)
+            if original is None:
+                raise NotFound(f"No message {reply_to!r} to reply to.", "Use a message_id from your inbox or a thread.")
+            if thread_id is not None and thread_id != original.thread_id:
+                raise InvalidArgument(
+                    f"Message {reply_to!r} belongs to thread {original.thread_id!r}, not {thread_id!r}.",
+                    "Pass only reply_to; the thread follows from it.",
+                )
+            return original.thread_id
+        if thread_id is not None and not await self.store.thread_exists(thread_id):
+            raise NotFound(
+                f"No thread {thread_id!r}.",
+                "A thread id is the message_id of its first message; leave it out to start a new thread.",
+            )
+        return thread_id
+
+    async def send_event(
+        self,
+        sender: SessionRecord,
+        recipients: Sequence[SessionRecord],
+        subject: str,
+        body: str,
+        *,
+        priority: Priority = Priority.high,
+        task_id: str | None = None,
+    ) -> str | None:
+        """A lifecycle event (worker exited, task completed, …) as mail of type `event`."""
+        if not recipients:
+            return None
+        message_id = new_id("m")
+        await self.store.insert_message(
+            NewMessage(
+                id=message_id,
+                thread_id=message_id,
+                reply_to=None,
+                sender_id=sender.id,
+                subject=subject,
+                body=body,
+                priority=priority,
+                type=MessageType.event,
+                task_id=task_id,
+                created_at=now(),
+                recipient_ids=[r.id for r in recipients],
+            )
+        )
+        return message_id
+
+    # -- reading --------------------------------------------------------------
+    async def unread(self, caller: SessionRecord) -> Unread:
+        return await self.store.unread(caller.id)
+
+    async def inbox(self, caller: SessionRecord, limit: int, unread_only: bool) -> tuple[list[Message], int]:
+        _check_batch("limit", limit)
+        with anyio.CancelScope(shield=True):  # what is marked delivered must reach the result
+            messages, remaining = await self.store.take_unread(caller.id, limit)
+        if not unread_only and len(messages) < limit:
+            messages += await self.store.recent_read(caller.id, limit - len(messages))
+            messages = list({m.message_id: m for m in messages}.values())
+        return messages, remaining
+
+    async def wait(self, caller: SessionRecord, timeout_s: float, max_messages: int) -> tuple[list[Message], bool]:
+        """Block until unread mail exists, then take it; `(messages, timed_out)`."""
+        if not 0 <= timeout_s <= MAX_WAIT_S:
+            raise InvalidArgument(
+                f"timeout_s={timeout_s} is out of range.",
+                f"Use 0 to {MAX_WAIT_S:.0f} seconds, and call mail_wait again to keep waiting.",
+            )
+        _check_batch("max_messages", max_messages)
+        deadline = time.monotonic() + timeout_s
+        # Subscribe before looking, so a send committed between the look and the sleep still rings.
+        async with self.store.subscribe(mail_topic(caller.id)) as bell:
+            while True:
+                with anyio.CancelScope(shield=True):
+                    messages, _ = await self.store.take_unread(caller.id, max_messages)
+                if messages:
+                    return messages, False
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return [], True
+                await bell.wait(min(left, SAFETY_POLL_S))
+
+    async def thread(self, caller: SessionRecord, thread_id: str) -> list[ThreadMessage]:
+        # The caller is being shown these messages now: for its own receipts, that is delivery.
+        await self.store.mark_thread_delivered(thread_id, caller.id)
+        messages = await self.store.thread(thread_id)
+        if not messages:
+            raise NotFound(
+                f"No thread {thread_id!r}.", "A thread id is the thread_id field of a message you have seen."
+            )
+        return messages
+
+    async def ack(self, caller: SessionRecord, message_ids: Sequence[str]) -> list[str]:
+        ids = [m for m in message_ids if isinstance(m, str) and m.strip()]
+        if not ids:
+            raise InvalidArgument("message_ids is empty.", "Pass the message_id of each message to acknowledge.")
+        if len(ids) > MAX_BATCH:
+            raise InvalidArgument(f"{len(ids)} ids in one call; the limit is {MAX_BATCH}.")
+        return await self.store.ack(caller.id, ids)
+
+
+def _check_batch(name: str, value: int) -> None:
+    if not 1 <= value <= MAX_BATCH:
+        raise InvalidArgument(f"{name}={value} is out of range.", f"Use 1 to {MAX_BATCH}.")

@@ -1,0 +1,23 @@
+"""Storage: the `Store` protocol and its backends. SQL and drivers live only here."""
+
+from __future__ import annotations
+
+from maestro_mcp.config import is_url, redact_url
+from maestro_mcp.errors import StoreError
+
+from .base import Store
+from .notify import ALL, Subscription, mail_topic
+
+__all__ = ["ALL", "Store", "Subscription", "create_store", "mail_topic"]
+
+
+def create_store(location: str) -> Store:
+    """The backend for `location`: a `postgresql://` URL or a SQLite file path. Call `open()` next."""
+    if is_url(location):
+        raise StoreError(
+            f"{redact_url(location)}: the PostgreSQL backend is not available in this build.",
+            "Use a SQLite path in MAESTRO_DB.",
+        )
+    from .sqlite import SQLiteStore
+
+    return SQLiteStore(location)
