@@ -185,3 +185,96 @@ class Directive(Model):
     to: str | None = Field(description="Session name it concerns, or null for everyone.")
     priority: bool
     created_at: str
+
+
+class TaskRecord(Model):
+    """A task as stored. `depends_on` holds task ids; `wave` is the longest dependency chain to it."""
+
+    id: str
+    key: str | None
+    title: str
+    description: str
+    acceptance: str
+    status: TaskStatus
+    priority: int
+    wave: int
+    parent_id: str | None
+    depends_on: list[str]
+    files: list[str]
+    assignee_id: str | None
+    created_by: str | None
+    result: str | None
+    artifacts: list[str]
+    blocked_reason: str | None
+    blocked_on_deps: bool
+    attempts: int
+    created_at: float
+    updated_at: float
+
+
+class NewTask(Model):
+    """A task about to be stored; ids are assigned and dependencies resolved to ids by the service."""
+
+    id: str
+    key: str | None
+    title: str
+    description: str
+    acceptance: str
+    priority: int
+    wave: int
+    parent_id: str | None
+    depends_on: list[str]
+    files: list[str]
+    assignee_id: str | None
+    created_by: str | None
+    status: TaskStatus
+    blocked_reason: str | None = None
+    created_at: float
+
+
+class Task(Model):
+    """A task as tools return it (shared/DESIGN.md pins these fields)."""
+
+    id: str
+    key: str | None
+    title: str
+    description: str
+    acceptance: str
+    status: TaskStatus
+    wave: int
+    depends_on: list[str]
+    files: list[str]
+    assignee: str | None = Field(description="Name of the session working on it.")
+    result: str | None
+    artifacts: list[str]
+    parent_id: str | None = None
+    priority: int = 0
+    blocked_reason: str | None = None
+    attempts: int = 0
+
+
+class TaskChange(Model):
+    """What a task update did to the graph: the task itself and the dependents it moved."""
+
+    task: TaskRecord
+    now_ready: list[TaskRecord] = Field(default_factory=list)
+    now_blocked: list[TaskRecord] = Field(default_factory=list)
+
+
+class ClaimOutcome(Model):
+    claimed: TaskRecord | None
+    ready: list[TaskRecord]
+    skipped: list[str] = Field(
+        default_factory=list, description="Why ready tasks were passed over (file ownership, assignee)."
+    )
+
+
+class ReportRecord(Model):
+    id: str
+    session_id: str
+    task_id: str | None
+    kind: ReportKind
+    summary: str
+    artifacts: list[str]
+    percent: float | None
+    created_at: float

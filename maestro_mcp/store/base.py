@@ -14,12 +14,18 @@ from typing import Protocol
 import anyio.abc
 
 from maestro_mcp.models import (
+    ClaimOutcome,
     Directive,
     Message,
     NewMessage,
+    NewTask,
+    ReportRecord,
     Role,
     SessionRecord,
     SessionStatus,
+    TaskChange,
+    TaskRecord,
+    TaskStatus,
     ThreadMessage,
     Unread,
 )
@@ -53,6 +59,12 @@ class Store(Protocol):
 
     async def get_session(self, key: str) -> SessionRecord | None:
         """A session by id or by name."""
+
+    async def session_by_token_hash(self, token_hash: str) -> SessionRecord | None:
+        """The session holding this token (HTTP bearer authentication)."""
+
+    async def set_token_hash(self, session_id: str, token_hash: str | None) -> bool:
+        """Replace (or with None, revoke) a session's token. False when the session does not exist."""
 
     async def list_sessions(
         self,
@@ -103,3 +115,57 @@ class Store(Protocol):
 
     # -- directives -----------------------------------------------------------
     async def active_directives(self, session_id: str) -> list[Directive]: ...
+
+    # -- tasks ----------------------------------------------------------------
+    async def create_tasks(self, tasks: Sequence[NewTask]) -> list[TaskRecord]:
+        """Insert a whole batch (with its dependency edges) in one transaction, or nothing.
+        The service has already checked keys, cycles and that every dependency exists."""
+
+    async def get_task(self, task_id: str) -> TaskRecord | None: ...
+
+    async def get_tasks(self, task_ids: Sequence[str]) -> dict[str, TaskRecord]: ...
+
+    async def list_tasks(
+        self,
+        *,
+        status: TaskStatus | None = None,
+        assignee_id: str | None = None,
+        parent_id: str | None = None,
+    ) -> list[TaskRecord]:
+        """Ordered by wave, then priority (high first), then age."""
+
+    async def ready_tasks(self, session_id: str, limit: int) -> list[TaskRecord]:
+        """Ready tasks the session may take (unassigned, or assigned to it): priority, then age."""
+
+    async def claim_task(self, session_id: str, limit: int) -> ClaimOutcome:
+        """Atomically move the first claimable ready task to in_progress, assigned to the session.
+        Skips a task whose declared files overlap those of a task in progress by another session.
+        With any number of concurrent claimers, each task goes to exactly one."""
+
+    async def update_task(
+        self,
+        task_id: str,
+        *,
+        expect: TaskStatus,
+        status: TaskStatus | None = None,
+        result: str | None = None,
+        artifacts: Sequence[str] | None = None,
+        assignee_id: str | None = None,
+        blocked_reason: str | None = None,
+    ) -> TaskChange:
+        """Conditional update: applies only while the task is still `expect` (else `Conflict`).
+        A task reaching done readies its dependents whose dependencies are all done; one reaching
+        failed or cancelled blocks its pending dependents; one going back to ready (a retry)
+        unblocks them."""
+
+    async def release_tasks(self, session_id: str, max_attempts: int) -> list[TaskRecord]:
+        """The session has ended: its in_progress tasks go back to ready (failed once they have
+        been attempted `max_attempts` times). Returns the released tasks as they now are."""
+
+    async def add_report(self, report: ReportRecord, status: SessionStatus | None) -> None:
+        """Append to the session's timeline and set its status, in one transaction."""
+
+    async def reports(
+        self, *, session_id: str | None = None, task_id: str | None = None, limit: int = 50
+    ) -> list[ReportRecord]:
+        """Newest first."""

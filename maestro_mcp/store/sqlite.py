@@ -259,6 +259,20 @@ class SQLiteStore:
 
         return await self._read(get)
 
+    async def session_by_token_hash(self, token_hash: str) -> SessionRecord | None:
+        def get(conn: sqlite3.Connection) -> SessionRecord | None:
+            row = conn.execute("SELECT * FROM sessions WHERE token_hash = ?", (token_hash,)).fetchone()
+            return _session(row) if row else None
+
+        return await self._read(get)
+
+    async def set_token_hash(self, session_id: str, token_hash: str | None) -> bool:
+        def update(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute("UPDATE sessions SET token_hash = ? WHERE id = ?", (token_hash, session_id))
+            return cur.rowcount == 1
+
+        return await self._write(update)
+
     async def list_sessions(
         self,
         *,

@@ -22,6 +22,7 @@ MIGRATIONS: list[tuple[int, str]] = [
             exit_code    INTEGER
         );
         CREATE INDEX sessions_parent ON sessions(parent_id);
+        CREATE UNIQUE INDEX sessions_token ON sessions(token_hash) WHERE token_hash IS NOT NULL;
 
         CREATE TABLE messages (
             seq        INTEGER PRIMARY KEY AUTOINCREMENT,

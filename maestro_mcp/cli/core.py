@@ -1,9 +1,8 @@
-"""`maestro`: the command line for humans (and the `serve` entry point for agents)."""
+"""Core commands: serve, init, schemas, demo."""
 
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -11,38 +10,10 @@ from typing import Annotated
 import anyio
 import typer
 
-from . import __version__
-from .config import Identity, redact_url, store_location
-from .errors import MaestroError
-from .models import Role
-
-app = typer.Typer(
-    name="maestro",
-    help="Coordinate teams of coding agents over MCP.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"maestro: {message}", err=True)
-    return typer.Exit(code)
-
-
-def version_callback(value: bool) -> None:
-    if value:
-        typer.echo(f"maestro {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def root(
-    version: Annotated[
-        bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Print the version.")
-    ] = False,
-) -> None:
-    """Coordinate teams of coding agents over MCP."""
+from maestro_mcp.cli.app import app, fail
+from maestro_mcp.config import Identity, redact_url, store_location
+from maestro_mcp.errors import MaestroError
+from maestro_mcp.models import Role
 
 
 @app.command()
@@ -122,12 +93,3 @@ def demo(
     except MaestroError as exc:
         raise fail(str(exc)) from None
     raise typer.Exit(code)
-
-
-def main() -> None:
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    app()
-
-
-if __name__ == "__main__":
-    main()
