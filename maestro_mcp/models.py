@@ -278,3 +278,21 @@ class ReportRecord(Model):
     artifacts: list[str]
     percent: float | None
     created_at: float
+
+
+class TaskSpec(Model):
+    """One entry of task_create (or of a plan file)."""
+
+    key: str | None = Field(default=None, description="A name for this task, local to the call, for depends_on.")
+    title: str = Field(description="What to do, in a few words.")
+    description: str = Field(default="", description="Details, context, constraints.")
+    depends_on: list[str] = Field(
+        default_factory=list, description="Keys of tasks in this call, or ids of existing tasks."
+    )
+    files: list[str] = Field(
+        default_factory=list, description="Paths or globs (relative to the project) this task will change."
+    )
+    assignee: str | None = Field(default=None, description="Session name or id that must do it (optional).")
+    parent_id: str | None = Field(default=None, description="Parent task: an id, or a key of this call.")
+    acceptance: str | list[str] = Field(default="", description="Acceptance criteria: when is it done?")
+    priority: int = Field(default=0, description="Higher is claimed first (default 0).")

@@ -29,8 +29,8 @@ def serve(
     With MAESTRO_SESSION and MAESTRO_TOKEN set it acts as that session; otherwise it
     registers a new session on the first tool call. MAESTRO_DB names the store.
     """
-    from .server.runtime import Registration
-    from .server.stdio import serve_stdio
+    from maestro_mcp.server.runtime import Registration
+    from maestro_mcp.server.stdio import serve_stdio
 
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format="maestro serve: %(message)s")
     try:
@@ -45,7 +45,7 @@ def serve(
 @app.command()
 def init() -> None:
     """Create the project's store (.maestro/maestro.db) here, or report the one already found."""
-    from .store import create_store
+    from maestro_mcp.store import create_store
 
     async def create(location: str) -> int:
         store = create_store(location)
@@ -69,7 +69,7 @@ def schemas(
     check: Annotated[bool, typer.Option(help="Only check that the files are current.")] = False,
 ) -> None:
     """Write the JSON schema of every tool to tool_schemas/ (or check them with --check)."""
-    from . import schemas as gen
+    from maestro_mcp import schemas as gen
 
     if check:
         stale = gen.stale_files(out)
@@ -86,7 +86,7 @@ def demo(
     keep: Annotated[bool, typer.Option(help="Keep the scratch project afterwards.")] = True,
 ) -> None:
     """Two agents exchanging mail through two real `maestro serve` processes, as a transcript."""
-    from .demo import run_demo
+    from maestro_mcp.demo import run_demo
 
     try:
         code = anyio.run(run_demo, keep)

@@ -8,7 +8,7 @@ from mcp.server import MCPServer
 
 from maestro_mcp import __version__
 
-from . import tools_mail, tools_sessions
+from . import tools_mail, tools_sessions, tools_tasks
 from .runtime import Identity, ProcessIdentity, Registration, Runtime
 
 __all__ = ["Identity", "ProcessIdentity", "Registration", "Runtime", "build_server"]
@@ -22,7 +22,9 @@ INSTRUCTIONS = (
 
 
 def build_server(runtime: Runtime) -> MCPServer[Any]:
-    mcp: MCPServer[Any] = MCPServer("maestro", instructions=INSTRUCTIONS, version=__version__)
+    # The SDK logs every tool error at INFO; agents read those errors in results, not on stderr.
+    mcp: MCPServer[Any] = MCPServer("maestro", instructions=INSTRUCTIONS, version=__version__, log_level="WARNING")
     tools_sessions.register(mcp, runtime)
     tools_mail.register(mcp, runtime)
+    tools_tasks.register(mcp, runtime)
     return mcp

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from maestro_mcp.models import Directive, Message, Model, SessionInfo, ThreadMessage, Unread
+from maestro_mcp.models import Directive, Message, Model, SessionInfo, Task, TaskStatus, ThreadMessage, Unread
 
 
 class Result(Model):
@@ -22,7 +22,7 @@ class WhoAmI(Result):
         description="False when your coordinator has ended: finish your task, report, and stop."
     )
     siblings: list[SessionInfo]
-    tasks: list[dict[str, object]] = Field(description="Tasks assigned to you.")
+    tasks: list[Task] = Field(description="Tasks assigned to you that are not finished.")
     directives: list[Directive] = Field(description="Active operator steering: follow it.")
 
 
@@ -53,3 +53,40 @@ class Thread(Result):
 
 class Acked(Result):
     acked: list[str]
+
+
+class CreatedTask(Model):
+    id: str
+    key: str | None
+    status: TaskStatus
+    wave: int
+
+
+class Created(Result):
+    tasks: list[CreatedTask] = Field(description="In the order given, with the ids to use from now on.")
+
+
+class ReadyTasks(Result):
+    tasks: list[Task] = Field(description="Ready tasks you may take (after the claimed one, if any).")
+    claimed: Task | None = Field(description="The task now assigned to you and in progress, or null.")
+    skipped: list[str] = Field(default_factory=list, description="Ready tasks passed over, and why.")
+
+
+class TaskList(Result):
+    tasks: list[Task]
+
+
+class OneTask(Result):
+    task: Task
+
+
+class Updated(Result):
+    task: Task
+    now_ready: list[str] = Field(default_factory=list, description="Ids of dependents this made ready.")
+    now_blocked: list[str] = Field(default_factory=list, description="Ids of dependents this blocked.")
+
+
+class ReportResult(Result):
+    report_id: str
+    task: Task | None
+    notified: str | None = Field(description="Who got an event mail about this report.")

@@ -6,13 +6,15 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from pydantic import Field
 
-from maestro_mcp.models import Role, SessionStatus
+from maestro_mcp.models import Role, SessionStatus, TaskStatus
 
 from .results import Sessions, WhoAmI
 from .runtime import Runtime
 
 RoleName = Literal["coordinator", "worker", "operator"]
 StatusName = Literal["spawning", "working", "idle", "blocked", "needs_input", "done", "failed", "exited", "stopped"]
+
+FINISHED = (TaskStatus.done, TaskStatus.cancelled)
 
 
 def register(mcp: MCPServer[Any], rt: Runtime) -> None:
@@ -35,7 +37,9 @@ def register(mcp: MCPServer[Any], rt: Runtime) -> None:
                 coordinator=coordinator.name if coordinator else None,
                 coordinator_live=coordinator.live if coordinator else None,
                 siblings=await services.sessions.siblings(me),
-                tasks=[],
+                tasks=await services.tasks.views(
+                    [t for t in await services.store.list_tasks(assignee_id=me.id) if t.status not in FINISHED]
+                ),
                 directives=await services.store.active_directives(me.id),
                 unread=await services.mail.unread(me),
             )

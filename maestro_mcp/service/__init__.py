@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from maestro_mcp.store import Store
 
 from .mail import MailService
+from .reports import ReportService
 from .sessions import SessionService
+from .tasks import TaskService
 
-__all__ = ["MailService", "Services", "SessionService"]
+__all__ = ["MailService", "ReportService", "Services", "SessionService", "TaskService"]
 
 
 @dataclass(frozen=True)
@@ -17,8 +19,17 @@ class Services:
     store: Store
     mail: MailService
     sessions: SessionService
+    tasks: TaskService
+    reports: ReportService
 
     @classmethod
     def create(cls, store: Store) -> Services:
         mail = MailService(store)
-        return cls(store=store, mail=mail, sessions=SessionService(store, mail))
+        tasks = TaskService(store, mail)
+        return cls(
+            store=store,
+            mail=mail,
+            sessions=SessionService(store, mail),
+            tasks=tasks,
+            reports=ReportService(store, mail, tasks),
+        )

@@ -13,7 +13,7 @@ from maestro_mcp.store import Store
 from .mail import SCOPES, MailService, coordinator_of
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-RESERVED_NAMES = {*SCOPES, "operator", "me"}
+RESERVED_NAMES = {*SCOPES, "me"}
 ENDED = (SessionStatus.exited, SessionStatus.stopped, SessionStatus.failed)
 
 

@@ -151,6 +151,7 @@ class Store(Protocol):
         result: str | None = None,
         artifacts: Sequence[str] | None = None,
         assignee_id: str | None = None,
+        unassign: bool = False,
         blocked_reason: str | None = None,
     ) -> TaskChange:
         """Conditional update: applies only while the task is still `expect` (else `Conflict`).

@@ -45,6 +45,7 @@ from maestro_mcp.models import (
 
 from .notify import Notifier, SocketTransport, Subscription, mail_topic, socket_dir_for
 from .sqlite_schema import MIGRATIONS
+from .sqlite_tasks import SQLiteTasks
 
 T = TypeVar("T")
 
@@ -135,7 +136,7 @@ def _migrate(conn: sqlite3.Connection) -> int:
         raise
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteTasks):
     """`Store` on one SQLite file."""
 
     def __init__(self, path: str) -> None:

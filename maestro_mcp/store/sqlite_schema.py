@@ -65,3 +65,57 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
 ]
+
+MIGRATIONS.append(
+    (
+        2,
+        """
+        CREATE TABLE tasks (
+            seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+            id              TEXT NOT NULL UNIQUE,
+            key             TEXT,
+            title           TEXT NOT NULL,
+            description     TEXT NOT NULL DEFAULT '',
+            acceptance      TEXT NOT NULL DEFAULT '',
+            status          TEXT NOT NULL,
+            priority        INTEGER NOT NULL DEFAULT 0,
+            wave            INTEGER NOT NULL DEFAULT 0,
+            parent_id       TEXT REFERENCES tasks(id),
+            files           TEXT NOT NULL DEFAULT '[]',
+            assignee_id     TEXT REFERENCES sessions(id),
+            created_by      TEXT REFERENCES sessions(id),
+            result          TEXT,
+            artifacts       TEXT NOT NULL DEFAULT '[]',
+            blocked_reason  TEXT,
+            blocked_on_deps INTEGER NOT NULL DEFAULT 0,
+            attempts        INTEGER NOT NULL DEFAULT 0,
+            created_at      REAL NOT NULL,
+            updated_at      REAL NOT NULL
+        );
+        CREATE INDEX tasks_ready ON tasks(status, priority DESC, seq);
+        CREATE INDEX tasks_assignee ON tasks(assignee_id, status);
+        CREATE INDEX tasks_parent ON tasks(parent_id);
+
+        CREATE TABLE task_deps (
+            task_id    TEXT NOT NULL REFERENCES tasks(id),
+            depends_on TEXT NOT NULL REFERENCES tasks(id),
+            PRIMARY KEY (task_id, depends_on)
+        ) WITHOUT ROWID;
+        CREATE INDEX task_deps_reverse ON task_deps(depends_on, task_id);
+
+        CREATE TABLE reports (
+            seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+            id         TEXT NOT NULL UNIQUE,
+            session_id TEXT NOT NULL REFERENCES sessions(id),
+            task_id    TEXT REFERENCES tasks(id),
+            kind       TEXT NOT NULL,
+            summary    TEXT NOT NULL,
+            artifacts  TEXT NOT NULL DEFAULT '[]',
+            percent    REAL,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX reports_session ON reports(session_id, seq);
+        CREATE INDEX reports_task ON reports(task_id, seq);
+        """,
+    )
+)

@@ -1,0 +1,364 @@
+"""Tasks as a DAG: creation with cycle checks, readiness, atomic claims, enforced transitions."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from maestro_mcp.errors import Conflict, Forbidden, InvalidArgument, NotFound
+from maestro_mcp.files import normalize
+from maestro_mcp.ids import new_id
+from maestro_mcp.models import (
+    NewTask,
+    Priority,
+    Role,
+    SessionRecord,
+    SessionStatus,
+    Task,
+    TaskChange,
+    TaskRecord,
+    TaskSpec,
+    TaskStatus,
+    now,
+)
+from maestro_mcp.service.mail import MailService, coordinator_of
+from maestro_mcp.store import Store
+
+MAX_TASKS_PER_CALL = 10_000
+MAX_TITLE = 300
+MAX_TEXT = 64 * 1024
+KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+
+# Which status changes task_update allows; `cancelled` is the coordinator's alone.
+TRANSITIONS: dict[TaskStatus, set[TaskStatus]] = {
+    TaskStatus.pending: {TaskStatus.blocked, TaskStatus.cancelled},
+    # ready -> in_progress only through task_ready(claim=true), which checks races and file ownership.
+    TaskStatus.ready: {TaskStatus.blocked, TaskStatus.cancelled},
+    TaskStatus.in_progress: {
+        TaskStatus.done,
+        TaskStatus.failed,
+        TaskStatus.blocked,
+        TaskStatus.ready,
+        TaskStatus.cancelled,
+    },
+    TaskStatus.blocked: {TaskStatus.ready, TaskStatus.failed, TaskStatus.cancelled},
+    TaskStatus.failed: {TaskStatus.ready, TaskStatus.cancelled},
+    TaskStatus.done: set(),
+    TaskStatus.cancelled: set(),
+}
+COORDINATOR_ONLY = {TaskStatus.cancelled}
+
+
+def _text(value: str | list[str]) -> str:
+    if isinstance(value, list):
+        return "\n".join(f"- {item}" for item in value if item.strip())
+    return value
+
+
+def find_cycle(edges: dict[str, list[str]]) -> list[str] | None:
+    """A dependency cycle as a path [a, b, ..., a], or None. `edges[x]` are what x depends on."""
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    for root in edges:
+        if state.get(root):
+            continue
+        stack: list[tuple[str, int]] = [(root, 0)]
+        path: list[str] = []
+        while stack:
+            node, index = stack.pop()
+            if index == 0:
+                state[node] = 1
+                path.append(node)
+            deps = edges.get(node, [])
+            if index < len(deps):
+                stack.append((node, index + 1))
+                dep = deps[index]
+                if state.get(dep) == 1:
+                    return [*path[path.index(dep) :], dep]
+                if not state.get(dep):
+                    stack.append((dep, 0))
+            else:
+                state[node] = 2
+                path.pop()
+    return None
+
+
+@dataclass
+class Plan:
+    tasks: list[NewTask]
+    """In dependency order: every task after the tasks it depends on."""
+    ids: list[str]
+    """The same tasks' ids in the caller's order."""
+
+
+@dataclass
+class Ready:
+    tasks: list[Task]
+    claimed: Task | None
+    skipped: list[str] = field(default_factory=list)
+
+
+class TaskService:
+    def __init__(self, store: Store, mail: MailService) -> None:
+        self.store = store
+        self.mail = mail
+
+    # -- views ----------------------------------------------------------------
+    async def views(self, records: Sequence[TaskRecord]) -> list[Task]:
+        names: dict[str, str] = {}
+        for assignee in {r.assignee_id for r in records if r.assignee_id}:
+            session = await self.store.get_session(assignee)
+            names[assignee] = session.name if session else assignee
+        return [
+            Task(
+                id=r.id,
+                key=r.key,
+                title=r.title,
+                description=r.description,
+                acceptance=r.acceptance,
+                status=r.status,
+                wave=r.wave,
+                depends_on=r.depends_on,
+                files=r.files,
+                assignee=names.get(r.assignee_id) if r.assignee_id else None,
+                result=r.result,
+                artifacts=r.artifacts,
+                parent_id=r.parent_id,
+                priority=r.priority,
+                blocked_reason=r.blocked_reason,
+                attempts=r.attempts,
+            )
+            for r in records
+        ]
+
+    async def view(self, record: TaskRecord) -> Task:
+        return (await self.views([record]))[0]
+
+    async def get(self, task_id: str) -> TaskRecord:
+        task = await self.store.get_task(task_id)
+        if task is None:
+            raise NotFound(f"No task {task_id!r}.", "Call task_list to see task ids.")
+        return task
+
+    async def list_tasks(
+        self, status: TaskStatus | None = None, assignee: str | None = None, parent_id: str | None = None
+    ) -> list[TaskRecord]:
+        assignee_id = None
+        if assignee is not None:
+            session = await self.store.get_session(assignee)
+            if session is None:
+                raise NotFound(f"No session {assignee!r}.", "Call list_sessions for names.")
+            assignee_id = session.id
+        return await self.store.list_tasks(status=status, assignee_id=assignee_id, parent_id=parent_id)
+
+    # -- creation -------------------------------------------------------------
+    async def plan(self, caller: SessionRecord | None, specs: Sequence[TaskSpec]) -> Plan:
+        """Validate a batch and resolve it to tasks in dependency order, without storing anything."""
+        if not specs:
+            raise InvalidArgument("`tasks` is empty.", "Pass at least one task with a title.")
+        if len(specs) > MAX_TASKS_PER_CALL:
+            raise InvalidArgument(f"{len(specs)} tasks in one call; the limit is {MAX_TASKS_PER_CALL}.")
+        keys: dict[str, int] = {}
+        for i, spec in enumerate(specs):
+            label = spec.key or f"#{i + 1}"
+            if not spec.title.strip():
+                raise InvalidArgument(f"Task {label} has an empty title.", "Give every task a short title.")
+            if len(spec.title) > MAX_TITLE:
+                raise InvalidArgument(f"Task {label}'s title is over {MAX_TITLE} characters.")
+            if len(spec.description) > MAX_TEXT:
+                raise InvalidArgument(f"Task {label}'s description is over {MAX_TEXT} bytes.")
+            if spec.key is not None:
+                if not KEY_RE.match(spec.key):
+                    raise InvalidArgument(
+                        f"Task key {spec.key!r} is not valid.", "Use letters, digits, '.', '_', ':' or '-'."
+                    )
+                if spec.key in keys:
+                    raise InvalidArgument(f"Task key {spec.key!r} is used twice in this call.")
+                keys[spec.key] = i
+        ids = [new_id("t") for _ in specs]
+        index_of = {task_id: i for i, task_id in enumerate(ids)}
+        by_key = {key: ids[i] for key, i in keys.items()}
+        outside = {d for s in specs for d in s.depends_on if d not in by_key}
+        outside |= {s.parent_id for s in specs if s.parent_id and s.parent_id not in by_key}
+        existing = await self.store.get_tasks(sorted(outside)) if outside else {}
+        label_of = {ids[i]: (specs[i].key or f"#{i + 1}") for i in range(len(specs))}
+
+        edges: dict[str, list[str]] = {}
+        for i, spec in enumerate(specs):
+            deps: list[str] = []
+            for dep in spec.depends_on:
+                if dep in (spec.key, ids[i]):
+                    raise InvalidArgument(f"Task {label_of[ids[i]]} depends on itself.", "Remove it from depends_on.")
+                target = by_key.get(dep) or (dep if dep in existing else None)
+                if target is None:
+                    raise NotFound(
+                        f"Task {label_of[ids[i]]} depends on {dep!r}, which is neither a key of this call nor"
+                        " an existing task id.",
+                        "Use keys defined in this call or ids from task_list.",
+                    )
+                if target not in deps:
+                    deps.append(target)
+            edges[ids[i]] = deps
+        cycle = find_cycle(edges)
+        if cycle is not None:
+            path = " -> ".join(label_of.get(t, t) for t in cycle)
+            raise InvalidArgument(f"These tasks depend on each other in a cycle: {path}.", "Break the cycle.")
+
+        order = self._topological(ids, edges)
+        wave: dict[str, int] = {t.id: t.wave for t in existing.values()}
+        ts = now()
+        planned: list[NewTask] = []
+        for task_id in order:
+            spec = specs[index_of[task_id]]
+            wave[task_id] = 1 + max((wave[d] for d in edges[task_id]), default=-1)
+            planned.append(
+                NewTask(
+                    id=task_id,
+                    key=spec.key,
+                    title=spec.title.strip(),
+                    description=spec.description,
+                    acceptance=_text(spec.acceptance),
+                    priority=spec.priority,
+                    wave=wave[task_id],
+                    parent_id=await self._parent(spec, by_key, existing),
+                    depends_on=edges[task_id],
+                    files=sorted({normalize(f) for f in spec.files}),
+                    assignee_id=await self._assignee(spec.assignee),
+                    created_by=caller.id if caller else None,
+                    status=TaskStatus.pending,
+                    created_at=ts,
+                )
+            )
+        return Plan(planned, ids)
+
+    @staticmethod
+    def _topological(ids: list[str], edges: dict[str, list[str]]) -> list[str]:
+        placed: set[str] = set()
+        order: list[str] = []
+        in_batch = set(ids)
+
+        def visit(root: str) -> None:
+            stack = [(root, False)]
+            while stack:
+                node, expanded = stack.pop()
+                if node in placed:
+                    continue
+                if expanded:
+                    placed.add(node)
+                    order.append(node)
+                    continue
+                stack.append((node, True))
+                stack.extend((d, False) for d in edges[node] if d in in_batch and d not in placed)
+
+        for task_id in ids:
+            visit(task_id)
+        return order
+
+    async def _parent(self, spec: TaskSpec, by_key: dict[str, str], existing: dict[str, TaskRecord]) -> str | None:
+        if spec.parent_id is None:
+            return None
+        if spec.parent_id in by_key:
+            return by_key[spec.parent_id]
+        if spec.parent_id in existing:
+            return spec.parent_id
+        raise NotFound(f"No parent task {spec.parent_id!r}.", "Use an id from task_list or a key of this call.")
+
+    async def _assignee(self, assignee: str | None) -> str | None:
+        if assignee is None:
+            return None
+        session = await self.store.get_session(assignee)
+        if session is None:
+            raise NotFound(f"No session {assignee!r} to assign to.", "Call list_sessions for names.")
+        return session.id
+
+    async def create(self, caller: SessionRecord | None, specs: Sequence[TaskSpec]) -> list[TaskRecord]:
+        plan = await self.plan(caller, specs)
+        created = {t.id: t for t in await self.store.create_tasks(plan.tasks)}
+        # Answer in the caller's order, not the dependency order the store needed.
+        return [created[task_id] for task_id in plan.ids]
+
+    # -- claiming -------------------------------------------------------------
+    async def ready(self, caller: SessionRecord, claim: bool, limit: int) -> Ready:
+        if not 1 <= limit <= 500:
+            raise InvalidArgument(f"limit={limit} is out of range.", "Use 1 to 500.")
+        if not claim:
+            return Ready(await self.views(await self.store.ready_tasks(caller.id, limit)), None)
+        outcome = await self.store.claim_task(caller.id, limit)
+        if outcome.claimed is not None and caller.status is not SessionStatus.working:
+            await self.store.set_session_status(caller.id, SessionStatus.working)
+        claimed = await self.view(outcome.claimed) if outcome.claimed else None
+        return Ready(await self.views(outcome.ready), claimed, outcome.skipped)
+
+    # -- updates --------------------------------------------------------------
+    async def update(
+        self,
+        caller: SessionRecord,
+        task_id: str,
+        *,
+        status: TaskStatus | None = None,
+        result: str | None = None,
+        artifacts: Sequence[str] | None = None,
+    ) -> TaskChange:
+        task = await self.get(task_id)
+        is_coordinator = caller.role in (Role.coordinator, Role.operator)
+        if not is_coordinator and task.assignee_id != caller.id:
+            raise Forbidden(
+                f"Task {task.id} is not yours (assignee: {task.assignee_id or 'nobody'}).",
+                "Only its assignee or a coordinator may change it; claim work with task_ready(claim=true).",
+            )
+        if result is not None and len(result.encode()) > MAX_TEXT:
+            raise InvalidArgument(f"The result is over {MAX_TEXT} bytes.", "Summarise it; put details in a file.")
+        if status is not None and status is not task.status:
+            allowed = TRANSITIONS[task.status]
+            if status not in allowed:
+                options = ", ".join(sorted(s.value for s in allowed)) or "none: it is final"
+                raise Conflict(
+                    f"Task {task.id} cannot go from {task.status.value} to {status.value}.",
+                    f"From {task.status.value} it can go to: {options}.",
+                )
+            if status in COORDINATOR_ONLY and not is_coordinator:
+                raise Forbidden(f"Only a coordinator may set a task to {status.value}.", "Report blocked instead.")
+            if status is TaskStatus.done and not (result or task.result or "").strip():
+                raise InvalidArgument("A task can only be done with a result.", "Pass `result`: what you did.")
+        change = await self.store.update_task(
+            task.id,
+            expect=task.status,
+            status=status if status is not task.status else None,
+            result=result,
+            artifacts=artifacts,
+            unassign=status is TaskStatus.ready and task.status is TaskStatus.in_progress,
+            blocked_reason=result if status is TaskStatus.blocked else None,
+        )
+        await self.announce(caller, change)
+        return change
+
+    async def announce(self, caller: SessionRecord, change: TaskChange) -> None:
+        """Tell the coordinator, in one event mail each, which tasks became ready or blocked."""
+        if not change.now_ready and not change.now_blocked:
+            return
+        recipient = caller if caller.role is Role.coordinator else await coordinator_of(self.store, caller)
+        if recipient is None or recipient.id == caller.id:
+            creator = await self.store.get_session(change.task.created_by) if change.task.created_by else None
+            recipient = creator if creator and creator.id != caller.id else None
+        if recipient is None:
+            return
+        if change.now_ready:
+            lines = "\n".join(f"- {t.id} {t.title}" for t in change.now_ready)
+            await self.mail.send_event(
+                caller,
+                [recipient],
+                f"{len(change.now_ready)} task(s) ready",
+                f"{change.task.id} ({change.task.title}) is {change.task.status.value}; now ready:\n{lines}",
+                priority=Priority.normal,
+                task_id=change.task.id,
+            )
+        if change.now_blocked:
+            lines = "\n".join(f"- {t.id} {t.title}: {t.blocked_reason}" for t in change.now_blocked)
+            await self.mail.send_event(
+                caller,
+                [recipient],
+                f"{len(change.now_blocked)} task(s) blocked",
+                f"{change.task.id} ({change.task.title}) is {change.task.status.value}; now blocked:\n{lines}",
+                priority=Priority.high,
+                task_id=change.task.id,
+            )
