@@ -95,6 +95,12 @@ class Hub:
             for sub in self._subs.get(topic, ()):
                 sub.ring()
 
+    def ring_all(self) -> None:
+        """Fire every subscription: after a gap in which wake-ups may have been lost, everyone looks again."""
+        for subs in list(self._subs.values()):
+            for sub in list(subs):
+                sub.ring()
+
 
 class Transport(Protocol):
     """Carries topics to the other processes of the store."""

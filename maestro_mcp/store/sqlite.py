@@ -441,7 +441,8 @@ class SQLiteStore(SQLiteTasks):
     async def recent_read(self, session_id: str, limit: int) -> list[Message]:
         def recent(conn: sqlite3.Connection) -> list[Message]:
             rows = conn.execute(
-                f"SELECT {_MESSAGE_COLUMNS} FROM receipts r JOIN {_MESSAGE_FROM} ON m.seq = r.message_seq"
+                f"SELECT {_MESSAGE_COLUMNS} FROM receipts r JOIN messages m ON m.seq = r.message_seq"
+                " JOIN sessions s ON s.id = m.sender_id"
                 " WHERE r.session_id = ? AND r.status != 'sent' ORDER BY m.seq DESC LIMIT ?",
                 (session_id, limit),
             ).fetchall()
