@@ -53,6 +53,15 @@ def serve_params(
 class AgentClient:
     """One agent's connection to its own server; `call` returns the structured result."""
 
+    @classmethod
+    def from_env(cls, read_timeout_s: float | None = None) -> AgentClient:
+        """A spawned script agent's own server: MAESTRO_DB, MAESTRO_SESSION and MAESTRO_TOKEN from the launcher."""
+        db = os.environ.get("MAESTRO_DB")
+        session, token = os.environ.get("MAESTRO_SESSION"), os.environ.get("MAESTRO_TOKEN")
+        if not (db and session and token):
+            raise RuntimeError("MAESTRO_DB, MAESTRO_SESSION and MAESTRO_TOKEN must be set (spawn_worker sets them).")
+        return cls(serve_params(db=db, session=session, token=token), read_timeout_s=read_timeout_s)
+
     def __init__(self, server: Any, *, read_timeout_s: float | None = None) -> None:
         self._client = Client(server, read_timeout_seconds=read_timeout_s)
 

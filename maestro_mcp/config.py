@@ -94,3 +94,36 @@ def redact_url(location: str) -> str:
     creds, host = rest.rsplit("@", 1)
     user = creds.split(":", 1)[0]
     return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://{user}@{host}"
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        return default
+
+
+def max_attempts() -> int:
+    """Times a task is handed out again after its worker ended mid-task, before it is marked failed."""
+    return _int_env("MAESTRO_MAX_ATTEMPTS", 3)
+
+
+def max_workers() -> int:
+    """Live workers one coordinator may have at once."""
+    return _int_env("MAESTRO_MAX_WORKERS", 10)
+
+
+def connect_grace_s() -> int:
+    """How long a spawned worker has to connect its own server before it is marked failed."""
+    return _int_env("MAESTRO_CONNECT_GRACE_S", 120)
+
+
+def project_root_for(location: str, cwd: Path | None = None) -> Path:
+    """The project a store belongs to: the parent of `.maestro/` for a project store, else the working
+    directory's project (a PostgreSQL URL or a store kept elsewhere)."""
+    if not is_url(location):
+        db = Path(location).resolve()
+        if db.parent.name == STORE_DIR:
+            return db.parent.parent
+    return default_project_root(cwd)

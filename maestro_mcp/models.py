@@ -118,6 +118,12 @@ class SessionRecord(Model):
     ended_at: float | None = None
     exit_code: int | None = None
     token_hash: str | None = None
+    spawner_pid: int | None = None
+    log_path: str | None = None
+    directive: str | None = None
+    profile: str | None = None
+    isolation: str | None = None
+    branch: str | None = None
 
     @property
     def live(self) -> bool:

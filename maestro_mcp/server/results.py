@@ -23,6 +23,7 @@ class WhoAmI(Result):
     )
     siblings: list[SessionInfo]
     tasks: list[Task] = Field(description="Tasks assigned to you that are not finished.")
+    directive: str | None = Field(default=None, description="What your coordinator spawned you for.")
     directives: list[Directive] = Field(description="Active operator steering: follow it.")
 
 
@@ -90,3 +91,16 @@ class ReportResult(Result):
     report_id: str
     task: Task | None
     notified: str | None = Field(description="Who got an event mail about this report.")
+
+
+class Spawned(Result):
+    session_id: str
+    name: str
+    status: str
+    pid: int
+    log_path: str = Field(description="Where the worker's output goes.")
+
+
+class Stopped(Result):
+    session_id: str
+    status: str

@@ -23,8 +23,10 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
 from maestro_mcp.errors import MaestroError
+from maestro_mcp.launch.spawner import pid_alive
 from maestro_mcp.models import Role, SessionRecord, SessionStatus
 from maestro_mcp.service import Services
+from maestro_mcp.service.workers import WorkerService
 
 log = logging.getLogger(__name__)
 
@@ -106,18 +108,31 @@ class ProcessIdentity:
             await self.services.store.touch_session(self.session.id)
         return self.session
 
-    async def end(self, status: SessionStatus = SessionStatus.exited, exit_code: int | None = None) -> None:
-        """Mark the session ended (stdin closed, SIGTERM/SIGINT). Nothing to do if it never registered."""
-        if self.session is not None:
-            await self.services.sessions.end(self.session, status, exit_code, "Its server process has stopped.")
+    async def end(self, workers: WorkerService | None = None) -> None:
+        """The agent is gone (stdin closed, SIGTERM/SIGINT): end the session, if it ever registered.
+
+        A spawned worker whose spawner is still alive is left to the spawner, which reports the agent's
+        exit code. A coordinator first tells (and by default stops) its live workers.
+        """
+        if self.session is None:
+            return
+        session = await self.services.store.get_session(self.session.id)
+        if session is None or not session.live:
+            return
+        if session.spawner_pid not in (None, os.getpid()) and pid_alive(session.spawner_pid):
+            return
+        if workers is not None and session.role is Role.coordinator:
+            await workers.on_coordinator_end(session)
+        await self.services.sessions.end(session, SessionStatus.exited, None, "Its server process has stopped.")
 
 
 class Runtime:
     """What every tool handler needs: the services and the caller's identity."""
 
-    def __init__(self, services: Services, identity: Identity) -> None:
+    def __init__(self, services: Services, identity: Identity, workers: WorkerService | None = None) -> None:
         self.services = services
         self.identity = identity
+        self.workers = workers
 
     @contextlib.asynccontextmanager
     async def call(self, ctx: Context[Any, Any]) -> AsyncIterator[SessionRecord]:

@@ -11,9 +11,12 @@ import anyio
 import anyio.abc
 
 from maestro_mcp.config import Identity as EnvIdentity
+from maestro_mcp.config import project_root_for
 from maestro_mcp.errors import InvalidArgument, MaestroError, NotFound
+from maestro_mcp.models import Role
 from maestro_mcp.service import Services
 from maestro_mcp.service.sessions import check_name
+from maestro_mcp.service.workers import WorkerService
 from maestro_mcp.store import Store, create_store
 
 from . import build_server
@@ -46,7 +49,7 @@ async def serve_stdio(location: str, registration: Registration, env: EnvIdentit
     store = create_store(location)
     try:
         await store.open()
-        return await _serve(store, registration, env)
+        return await _serve(store, location, registration, env)
     except MaestroError as exc:
         print(f"maestro serve: {exc}", file=sys.stderr)
         return 2
@@ -54,7 +57,20 @@ async def serve_stdio(location: str, registration: Registration, env: EnvIdentit
         await store.close()
 
 
-async def _serve(store: Store, registration: Registration, env: EnvIdentity) -> int:
+def worker_service(services: Services, location: str, tg: anyio.abc.TaskGroup) -> WorkerService:
+    """Spawning for this process: its children are watched from `tg`, which lives as long as the server."""
+    return WorkerService(
+        services.store,
+        services.sessions,
+        services.mail,
+        services.tasks,
+        tg,
+        project_root=project_root_for(location),
+        db=location,
+    )
+
+
+async def _serve(store: Store, location: str, registration: Registration, env: EnvIdentity) -> int:
     services = Services.create(store)
     if (env.session_id is None) != (env.token is None):
         raise InvalidArgument(
@@ -69,13 +85,16 @@ async def _serve(store: Store, registration: Registration, env: EnvIdentity) -> 
     async with anyio.create_task_group() as tg:
         identity = ProcessIdentity(services, tg, session=session, registration=registration)
         await identity.start()
-        server = build_server(Runtime(services, identity))
+        workers = worker_service(services, location, tg)
+        if session is not None and session.role is Role.coordinator:
+            await workers.adopt_orphans(session)  # workers an earlier server process of ours started
+        server = build_server(Runtime(services, identity, workers))
         tg.start_soon(_on_signal, tg.cancel_scope)
         try:
             await server.run_stdio_async()
         finally:
             # stdin closed or a signal: the agent is gone, and so is its session.
             with anyio.CancelScope(shield=True):
-                await identity.end()
+                await identity.end(workers)
             tg.cancel_scope.cancel()
     return 0

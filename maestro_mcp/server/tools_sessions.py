@@ -40,6 +40,7 @@ def register(mcp: MCPServer[Any], rt: Runtime) -> None:
                 tasks=await services.tasks.views(
                     [t for t in await services.store.list_tasks(assignee_id=me.id) if t.status not in FINISHED]
                 ),
+                directive=me.directive,
                 directives=await services.store.active_directives(me.id),
                 unread=await services.mail.unread(me),
             )

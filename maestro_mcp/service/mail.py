@@ -217,8 +217,10 @@ class MailService:
         with anyio.CancelScope(shield=True):  # what is marked delivered must reach the result
             messages, remaining = await self.store.take_unread(caller.id, limit)
         if not unread_only and len(messages) < limit:
-            messages += await self.store.recent_read(caller.id, limit - len(messages))
-            messages = list({m.message_id: m for m in messages}.values())
+            # The messages just taken are "read" now too: skip them, or they would use up the limit twice.
+            taken = {m.message_id for m in messages}
+            seen = [m for m in await self.store.recent_read(caller.id, limit) if m.message_id not in taken]
+            messages += seen[: limit - len(messages)]
         return messages, remaining
 
     async def wait(self, caller: SessionRecord, timeout_s: float, max_messages: int) -> tuple[list[Message], bool]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from maestro_mcp.config import max_attempts
 from maestro_mcp.errors import AuthError, InvalidArgument, NotFound
 from maestro_mcp.ids import hash_token, new_id, new_token, token_matches
-from maestro_mcp.models import Role, SessionInfo, SessionRecord, SessionStatus, iso, now
+from maestro_mcp.models import Priority, Role, SessionInfo, SessionRecord, SessionStatus, TaskStatus, iso, now
 from maestro_mcp.store import Store
 
 from .mail import SCOPES, MailService, coordinator_of
@@ -50,6 +51,10 @@ class SessionService:
         workspace: str | None = None,
         pid: int | None = None,
         status: SessionStatus = SessionStatus.working,
+        directive: str | None = None,
+        profile: str | None = None,
+        isolation: str | None = None,
+        branch: str | None = None,
     ) -> Registered:
         parent_record: SessionRecord | None = None
         if parent is not None:
@@ -72,6 +77,10 @@ class SessionService:
             created_at=ts,
             last_seen_at=ts,
             token_hash=hash_token(token),
+            directive=directive,
+            profile=profile,
+            isolation=isolation,
+            branch=branch,
         )
         await self.store.create_session(record)
         return Registered(record, token)
@@ -90,9 +99,11 @@ class SessionService:
     async def resume(self, session_id: str, token: str, pid: int | None) -> SessionRecord:
         """Authenticate and mark the session live and working under this process."""
         record = await self.authenticate(session_id, token)
+        # A spawned session's pid is its agent's process, which the spawner recorded: keep it.
+        own_pid = record.pid if record.spawner_pid is not None else pid
         if not record.live or record.status is SessionStatus.spawning:
-            return await self.store.revive_session(record.id, SessionStatus.working, pid)
-        await self.store.touch_session(record.id, pid)
+            return await self.store.revive_session(record.id, SessionStatus.working, own_pid)
+        await self.store.touch_session(record.id, own_pid)
         return record
 
     async def get(self, key: str) -> SessionRecord:
@@ -104,17 +115,35 @@ class SessionService:
     async def end(
         self, session: SessionRecord, status: SessionStatus, exit_code: int | None = None, reason: str = ""
     ) -> SessionRecord | None:
-        """End a live session and tell its parent with an `event` mail. Idempotent: one caller wins."""
+        """End a live session: release its in-progress tasks and tell its parent with an `event` mail
+        (exit code, tasks released, last report). Idempotent: exactly one caller wins."""
         ended = await self.store.end_session(session.id, status, exit_code)
-        if ended is None or ended.parent_id is None:
+        if ended is None:
+            return None
+        released = await self.store.release_tasks(ended.id, max_attempts())
+        if ended.parent_id is None:
             return ended
         parent = await self.store.get_session(ended.parent_id)
-        if parent is not None and parent.live:
-            code = "" if exit_code is None else f" with exit code {exit_code}"
-            body = f"{ended.name} ({ended.role.value}, {ended.agent}) has {status.value}{code}."
-            if reason:
-                body += f" {reason}"
-            await self.mail.send_event(ended, [parent], f"{ended.name} {status.value}", body)
+        if parent is None or not parent.live:
+            return ended
+        code = "" if exit_code is None else f" with exit code {exit_code}"
+        lines = [f"{ended.name} ({ended.role.value}, {ended.agent}) has {status.value}{code}."]
+        if reason:
+            lines.append(reason)
+        for task in released:
+            fate = "back to ready" if task.status is TaskStatus.ready else task.status.value
+            lines.append(f"Task {task.id} ({task.title}) released: {fate} after {task.attempts} attempt(s).")
+        last = await self.store.reports(session_id=ended.id, limit=1)
+        if last:
+            lines.append(f"Last report ({last[0].kind.value}): {last[0].summary}")
+        abnormal = status is SessionStatus.failed or bool(exit_code) or bool(released)
+        await self.mail.send_event(
+            ended,
+            [parent],
+            f"{ended.name} {status.value}{code}",
+            "\n".join(lines),
+            priority=Priority.high if abnormal else Priority.normal,
+        )
         return ended
 
     async def infos(self, records: list[SessionRecord]) -> list[SessionInfo]:

@@ -284,8 +284,12 @@ class TaskService:
         if not claim:
             return Ready(await self.views(await self.store.ready_tasks(caller.id, limit)), None)
         outcome = await self.store.claim_task(caller.id, limit)
-        if outcome.claimed is not None and caller.status is not SessionStatus.working:
-            await self.store.set_session_status(caller.id, SessionStatus.working)
+        if outcome.claimed is not None:
+            # `caller` is the record the server cached at start; a report since may have set the
+            # session done or blocked, so look at the stored status, not the cached one.
+            current = await self.store.get_session(caller.id)
+            if current is not None and current.status is not SessionStatus.working:
+                await self.store.set_session_status(caller.id, SessionStatus.working)
         claimed = await self.view(outcome.claimed) if outcome.claimed else None
         return Ready(await self.views(outcome.ready), claimed, outcome.skipped)
 
@@ -326,11 +330,26 @@ class TaskService:
             status=status if status is not task.status else None,
             result=result,
             artifacts=artifacts,
-            unassign=status is TaskStatus.ready and task.status is TaskStatus.in_progress,
+            unassign=status is TaskStatus.ready and await self._release_on_ready(task),
             blocked_reason=result if status is TaskStatus.blocked else None,
         )
         await self.announce(caller, change)
         return change
+
+    async def _release_on_ready(self, task: TaskRecord) -> bool:
+        """Whether a task going back to ready should lose its assignee.
+
+        A task given back (from in_progress) or retried after a failure is a fresh attempt for
+        anyone; kept for its worker only when it comes back from `blocked` and that worker's
+        session is still live (it takes the task up again), so a task is never reserved for a
+        session that can no longer claim it.
+        """
+        if task.assignee_id is None:
+            return False
+        if task.status is not TaskStatus.blocked:
+            return True
+        assignee = await self.store.get_session(task.assignee_id)
+        return assignee is None or not assignee.live
 
     async def announce(self, caller: SessionRecord, change: TaskChange) -> None:
         """Tell the coordinator, in one event mail each, which tasks became ready or blocked."""

@@ -81,6 +81,12 @@ class Store(Protocol):
     async def touch_session(self, session_id: str, pid: int | None = None) -> None:
         """Record activity (and the serving pid) of a session."""
 
+    async def set_process(self, session_id: str, pid: int, spawner_pid: int | None, log_path: str | None) -> None:
+        """Record the agent process of a spawned session, the process watching it, and its log."""
+
+    async def set_exit_code(self, session_id: str, exit_code: int, status: SessionStatus) -> None:
+        """Complete an ended session's record with the exit code its spawner observed."""
+
     async def revive_session(self, session_id: str, status: SessionStatus, pid: int | None) -> SessionRecord:
         """A resumed session is live again: clear its end, set status and pid."""
 

@@ -92,6 +92,12 @@ def _session(row: sqlite3.Row) -> SessionRecord:
         ended_at=row["ended_at"],
         exit_code=row["exit_code"],
         token_hash=row["token_hash"],
+        spawner_pid=row["spawner_pid"],
+        log_path=row["log_path"],
+        directive=row["directive"],
+        profile=row["profile"],
+        isolation=row["isolation"],
+        branch=row["branch"],
     )
 
 
@@ -223,7 +229,8 @@ class SQLiteStore(SQLiteTasks):
             try:
                 conn.execute(
                     "INSERT INTO sessions (id, name, role, agent, parent_id, status, workspace, pid, token_hash,"
-                    " created_at, last_seen_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    " created_at, last_seen_at, directive, profile, isolation, branch)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         record.id,
                         record.name,
@@ -236,6 +243,10 @@ class SQLiteStore(SQLiteTasks):
                         record.token_hash,
                         record.created_at,
                         record.last_seen_at,
+                        record.directive,
+                        record.profile,
+                        record.isolation,
+                        record.branch,
                     ),
                 )
             except sqlite3.IntegrityError as exc:
@@ -319,6 +330,23 @@ class SQLiteStore(SQLiteTasks):
                 (now(), pid, session_id),
             )
         )
+
+    async def set_process(self, session_id: str, pid: int, spawner_pid: int | None, log_path: str | None) -> None:
+        await self._write(
+            lambda c: c.execute(
+                "UPDATE sessions SET pid = ?, spawner_pid = ?, log_path = ? WHERE id = ?",
+                (pid, spawner_pid, log_path, session_id),
+            )
+        )
+
+    async def set_exit_code(self, session_id: str, exit_code: int, status: SessionStatus) -> None:
+        await self._write(
+            lambda c: c.execute(
+                "UPDATE sessions SET exit_code = ?, status = ? WHERE id = ? AND ended_at IS NOT NULL",
+                (exit_code, status.value, session_id),
+            )
+        )
+        self.notifier.publish(["sessions"])
 
     async def revive_session(self, session_id: str, status: SessionStatus, pid: int | None) -> SessionRecord:
         def revive(conn: sqlite3.Connection) -> SessionRecord:

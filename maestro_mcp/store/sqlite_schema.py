@@ -119,3 +119,18 @@ MIGRATIONS.append(
         """,
     )
 )
+
+MIGRATIONS.append(
+    (
+        3,
+        """
+        -- Spawned workers: who watches the process, where its output goes, what it was told.
+        ALTER TABLE sessions ADD COLUMN spawner_pid INTEGER;
+        ALTER TABLE sessions ADD COLUMN log_path TEXT;
+        ALTER TABLE sessions ADD COLUMN directive TEXT;
+        ALTER TABLE sessions ADD COLUMN profile TEXT;
+        ALTER TABLE sessions ADD COLUMN isolation TEXT;
+        ALTER TABLE sessions ADD COLUMN branch TEXT;
+        """,
+    )
+)

@@ -1,0 +1,63 @@
+"""Git worktrees for isolated workers, and merging their branches back."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import anyio
+
+from maestro_mcp.errors import Conflict, InvalidArgument
+
+
+async def git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    result = await anyio.run_process(["git", *args], cwd=cwd, check=False)
+    if check and result.returncode != 0:
+        message = (result.stderr or result.stdout).decode(errors="replace").strip()
+        raise InvalidArgument(f"git {' '.join(args)} failed: {message}")
+    return result
+
+
+async def git_root(path: Path) -> Path | None:
+    result = await git(path, "rev-parse", "--show-toplevel", check=False)
+    return Path(result.stdout.decode().strip()) if result.returncode == 0 else None
+
+
+def branch_for(name: str) -> str:
+    return f"maestro/{name}"
+
+
+async def create(project_root: Path, name: str) -> tuple[Path, str]:
+    """A worktree at .maestro/worktrees/NAME on a new branch maestro/NAME from HEAD."""
+    if await git_root(project_root) is None:
+        raise InvalidArgument(
+            f"isolation='worktree' needs a git repository, and {project_root} is not in one.",
+            "Use isolation='shared', or run `git init` and commit first.",
+        )
+    path = project_root / ".maestro" / "worktrees" / name
+    if path.exists():
+        raise Conflict(f"A worktree already exists at {path}.", "Choose another worker name.")
+    branch = branch_for(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    await git(project_root, "worktree", "add", "-b", branch, str(path), "HEAD")
+    return path, branch
+
+
+async def remove(project_root: Path, path: Path, branch: str | None) -> None:
+    await git(project_root, "worktree", "remove", "--force", str(path), check=False)
+    if branch:
+        await git(project_root, "branch", "-D", branch, check=False)
+
+
+async def merge(project_root: Path, branch: str) -> list[str]:
+    """Merge `branch` into the current branch; on a conflict abort and return the conflicting files."""
+    result = await git(project_root, "merge", "--no-ff", "--no-edit", branch, check=False)
+    if result.returncode == 0:
+        return []
+    conflicted = await git(project_root, "diff", "--name-only", "--diff-filter=U", check=False)
+    files = [line for line in conflicted.stdout.decode().splitlines() if line]
+    await git(project_root, "merge", "--abort", check=False)
+    if not files:
+        message = (result.stderr or result.stdout).decode(errors="replace").strip()
+        raise InvalidArgument(f"git merge {branch} failed: {message}")
+    return files
