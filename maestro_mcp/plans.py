@@ -75,6 +75,15 @@ def _specs(items: Any, lines: list[int | None], path: str) -> list[TaskSpec]:
         line = lines[i] if i < len(lines) else None
         if not isinstance(item, dict):
             raise PlanError(path, line, f"task {i + 1}: expected a mapping with at least a `title`")
+        unknown = [str(k) for k in item if k not in TaskSpec.model_fields]
+        if unknown:
+            # A misspelt `depends_on` would silently drop a dependency: refuse it instead.
+            raise PlanError(
+                path,
+                line,
+                f"task {i + 1}: unknown field {', '.join(f'`{k}`' for k in unknown)}; expected one of"
+                f" {', '.join(TaskSpec.model_fields)}",
+            )
         try:
             specs.append(TaskSpec.model_validate(item))
         except ValidationError as exc:
@@ -89,7 +98,25 @@ def parse_json(text: str, path: str = "<plan>") -> list[TaskSpec]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise PlanError(path, exc.lineno, f"invalid JSON: {exc.msg}") from exc
-    return _specs(data, [], path)
+    try:
+        # Valid JSON is (nearly always) valid YAML: its node tree gives each task's line.
+        lines = _task_lines(yaml.compose(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError:
+        lines = []
+    return _specs(data, lines, path)
+
+
+def _task_lines(node: yaml.Node | None) -> list[int | None]:
+    """Line numbers of each task entry, so validation errors can point at them."""
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if key.value == "tasks" and isinstance(value, yaml.SequenceNode):
+                node = value
+    if isinstance(node, yaml.SequenceNode):
+        return [item.start_mark.line + 1 for item in node.value]
+    if node is not None:
+        return [node.start_mark.line + 1]
+    return []
 
 
 def parse_yaml(text: str, path: str = "<plan>") -> list[TaskSpec]:
@@ -99,21 +126,15 @@ def parse_yaml(text: str, path: str = "<plan>") -> list[TaskSpec]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         raise PlanError(path, mark.line + 1 if mark else None, f"invalid YAML: {exc.problem}") from exc
-    # Line numbers of each task entry, so validation errors can point at them.
-    lines: list[int | None] = []
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            if key.value == "tasks" and isinstance(value, yaml.SequenceNode):
-                node = value
-    if isinstance(node, yaml.SequenceNode):
-        lines = [item.start_mark.line + 1 for item in node.value]
-    return _specs(data, lines, path)
+    return _specs(data, _task_lines(node), path)
 
 
 PHASE_RE = re.compile(r"^#{2,3}\s*Phase\s+(\d+)\s*[:.\-–—]\s*(.+?)\s*$", re.IGNORECASE)
 HEADING_RE = re.compile(r"^#{2,3}\s*Phase\b", re.IGNORECASE)
+# `Files: x`, `**Files**: x` and `**Files:** x` (the bold often takes the colon with it).
 FIELD_RE = re.compile(
-    r"^\s*(?:[-*]\s*)?\*{0,2}(Files|Dependencies|Depends on|Acceptance|Priority)\*{0,2}\s*:\s*(.*)$", re.IGNORECASE
+    r"^\s*(?:[-*]\s*)?\*{0,2}(Files|Dependencies|Depends on|Acceptance|Priority)(?:\s*:\*{0,2}|\*{0,2}\s*:)\s*(.*)$",
+    re.IGNORECASE,
 )
 BULLET_RE = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+(?:\[[ xX]\]\s*)?(.+)$")
 PHASE_REF_RE = re.compile(r"(?:Phase\s*)?(\d+)", re.IGNORECASE)

@@ -11,7 +11,7 @@ import anyio
 import typer
 
 from maestro_mcp.cli.app import app, fail
-from maestro_mcp.config import Identity, redact_url, store_location
+from maestro_mcp.config import Identity, store_location
 from maestro_mcp.errors import MaestroError
 from maestro_mcp.models import Role
 
@@ -40,27 +40,6 @@ def serve(
     registration = Registration(name=name, role=role, parent=parent, agent=agent)
     code = anyio.run(serve_stdio, location, registration, Identity.from_env())
     raise typer.Exit(code)
-
-
-@app.command()
-def init() -> None:
-    """Create the project's store (.maestro/maestro.db) here, or report the one already found."""
-    from maestro_mcp.store import create_store
-
-    async def create(location: str) -> int:
-        store = create_store(location)
-        try:
-            await store.open()
-            return await store.schema_version()
-        finally:
-            await store.close()
-
-    try:
-        location = store_location(create=True)
-        version = anyio.run(create, location)
-    except MaestroError as exc:
-        raise fail(str(exc), 2) from None
-    typer.echo(f"store: {redact_url(location)} (schema version {version})")
 
 
 @app.command()

@@ -8,7 +8,7 @@ from mcp.server import MCPServer
 
 from maestro_mcp import __version__
 
-from . import tools_mail, tools_sessions, tools_tasks, tools_workers
+from . import prompts, tools_mail, tools_sessions, tools_tasks, tools_workers
 from .runtime import Identity, ProcessIdentity, Registration, Runtime
 
 __all__ = ["Identity", "ProcessIdentity", "Registration", "Runtime", "build_server"]
@@ -28,4 +28,5 @@ def build_server(runtime: Runtime) -> MCPServer[Any]:
     tools_mail.register(mcp, runtime)
     tools_tasks.register(mcp, runtime)
     tools_workers.register(mcp, runtime)
+    prompts.register(mcp)
     return mcp

@@ -47,6 +47,34 @@ def keep_workers() -> bool:
     return os.environ.get("MAESTRO_KEEP_WORKERS", "") in ("1", "true", "yes")
 
 
+async def build_manifest(store: Store, session: SessionRecord, project_root: Path, team: str = "") -> str:
+    """The manifest of `session` as it stands now: identity, coordinator, team, tasks, steering."""
+    coordinator = await coordinator_of(store, session)
+    siblings: list[tuple[str, str, list[str]]] = []
+    if session.parent_id is not None:
+        for peer in await store.list_sessions(parent_id=session.parent_id, live=True):
+            if peer.id != session.id:
+                titles = [t.title for t in await store.list_tasks(assignee_id=peer.id)]
+                siblings.append((peer.name, peer.status.value, titles))
+    if session.role is Role.coordinator:
+        own: Sequence[TaskRecord] = await store.list_tasks()
+    else:
+        own = await store.list_tasks(assignee_id=session.id)
+    profile = manifests.profile_text(session.profile, project_root) if session.profile else ""
+    ctx = manifests.ManifestContext(
+        session=session,
+        coordinator=coordinator.name if coordinator else None,
+        directive=session.directive or "",
+        tasks=own,
+        siblings=siblings,
+        steering=await store.active_directives(session.id),
+        profile=profile,
+        team=team,
+        agents=sorted(definitions.available(project_root)),
+    )
+    return manifests.render(ctx, project_root)
+
+
 class WorkerService:
     def __init__(
         self,
@@ -71,32 +99,8 @@ class WorkerService:
         self.base_env = dict(base_env if base_env is not None else os.environ)
         self._stopping: dict[str, str] = {}
 
-    # -- manifests ------------------------------------------------------------
     async def manifest_for(self, session: SessionRecord, team: str = "") -> str:
-        coordinator = await coordinator_of(self.store, session)
-        siblings: list[tuple[str, str, list[str]]] = []
-        if session.parent_id is not None:
-            for peer in await self.store.list_sessions(parent_id=session.parent_id, live=True):
-                if peer.id != session.id:
-                    titles = [t.title for t in await self.store.list_tasks(assignee_id=peer.id)]
-                    siblings.append((peer.name, peer.status.value, titles))
-        if session.role is Role.coordinator:
-            own: Sequence[TaskRecord] = await self.store.list_tasks()
-        else:
-            own = await self.store.list_tasks(assignee_id=session.id)
-        profile = manifests.profile_text(session.profile, self.project_root) if session.profile else ""
-        ctx = manifests.ManifestContext(
-            session=session,
-            coordinator=coordinator.name if coordinator else None,
-            directive=session.directive or "",
-            tasks=own,
-            siblings=siblings,
-            steering=await self.store.active_directives(session.id),
-            profile=profile,
-            team=team,
-            agents=sorted(definitions.available(self.project_root)),
-        )
-        return manifests.render(ctx, self.project_root)
+        return await build_manifest(self.store, session, self.project_root, team)
 
     # -- spawning -------------------------------------------------------------
     def _agent(self, agent: str) -> tuple[str, str | None]:

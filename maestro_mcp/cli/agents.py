@@ -1,0 +1,274 @@
+"""Agent commands for humans: init (project MCP configs), launch, team, merge."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from maestro_mcp.cli.app import app, fail
+from maestro_mcp.cli.common import operator, run, services_at
+from maestro_mcp.config import project_root_for, redact_url, store_location
+from maestro_mcp.errors import InvalidArgument, MaestroError
+from maestro_mcp.launch import definitions, worktree
+from maestro_mcp.launch.plan import FileWrite, LaunchRequest, build_plan
+from maestro_mcp.launch.spawner import resolve_binary, write_files
+from maestro_mcp.manifest import profile_text
+from maestro_mcp.models import Role, SessionStatus, TaskStatus
+from maestro_mcp.plans import load_plan
+from maestro_mcp.service.workers import build_manifest
+
+
+def server_command() -> list[str]:
+    """How project configs start the server: `maestro serve` when this install's `maestro` is on PATH
+    (a config that works on every machine), else this interpreter by absolute path."""
+    on_path = shutil.which("maestro")
+    ours = Path(sys.executable).parent / "maestro"
+    if on_path and Path(on_path).resolve() == ours.resolve():
+        return ["maestro", "serve"]
+    return [sys.executable, "-m", "maestro_mcp", "serve"]
+
+
+def project_configs(root: Path) -> list[FileWrite]:
+    """The MCP config each agent CLI reads from the project, merged into any the user already has."""
+    command, *args = server_command()
+    claude = {"mcpServers": {"maestro": {"type": "stdio", "command": command, "args": args, "timeout": 3_600_000}}}
+    gemini = {"mcpServers": {"maestro": {"command": command, "args": args, "trust": True, "timeout": 3_600_000}}}
+    codex_args = ", ".join(json.dumps(a) for a in args)
+    codex = (
+        "# Codex loads this only when $CODEX_HOME/config.toml marks the project trusted.\n"
+        "[mcp_servers.maestro]\n"
+        f"command = {json.dumps(command)}\n"
+        f"args = [{codex_args}]\n"
+        'env_vars = ["MAESTRO_SESSION", "MAESTRO_TOKEN", "MAESTRO_DB"]\n'
+        "required = true\n"
+        'default_tools_approval_mode = "approve"\n'
+        "tool_timeout_sec = 3600\n"
+    )
+    return [
+        FileWrite(str(root / ".mcp.json"), json.dumps(claude, indent=2) + "\n", merge_json=True),
+        # Approves the project server for Claude Code (it still asks once to trust the folder).
+        FileWrite(
+            str(root / ".claude" / "settings.local.json"),
+            json.dumps({"enabledMcpjsonServers": ["maestro"]}, indent=2) + "\n",
+            merge_json=True,
+        ),
+        FileWrite(str(root / ".gemini" / "settings.json"), json.dumps(gemini, indent=2) + "\n", merge_json=True),
+        FileWrite(str(root / ".codex" / "config.toml"), codex),
+    ]
+
+
+@app.command()
+def init(
+    configs: Annotated[bool, typer.Option(help="Also write the MCP config of Claude, Codex and Gemini.")] = True,
+) -> None:
+    """Create the project's store (.maestro/maestro.db) and the agent CLIs' project MCP configs."""
+
+    async def body() -> tuple[str, int, Path]:
+        location = store_location(create=True)
+        async with services_at(location) as svc:
+            return location, await svc.store.schema_version(), project_root_for(location)
+
+    location, version, root = run(body)
+    typer.echo(f"store: {redact_url(location)} (schema version {version})")
+    if configs:
+        files = project_configs(root)
+        codex = Path(files[-1].path)
+        write_files([f for f in files if f.path != str(codex)])
+        if not codex.exists():  # a TOML file is not merged: never overwrite the user's own
+            write_files([files[-1]])
+        for f in files:
+            typer.echo(f"wrote {Path(f.path).relative_to(root)}")
+        typer.echo("agents started here (claude, codex, gemini) now have the maestro tools.")
+
+
+def _launch(
+    agent: str,
+    *,
+    role: Role,
+    name: str | None,
+    parent: str | None,
+    plan: Path | None,
+    headless: bool,
+    model: str | None,
+    directive: str,
+    team: str = "",
+) -> int:
+    kind, _, script = agent.partition(":")
+    script_path = str(Path(script).resolve()) if script else None
+
+    async def prepare() -> tuple[list[str], dict[str, str], str, str, str]:
+        location = store_location(create=True)
+        root = project_root_for(location)
+        definition = definitions.load(kind, root)
+        async with services_at(location) as svc:
+            if plan is not None:
+                created = await svc.tasks.create(await operator(svc), load_plan(plan))
+                typer.echo(f"imported {len(created)} tasks from {plan}", err=True)
+            if role is Role.worker and parent is None:
+                raise InvalidArgument("A worker needs --parent (its coordinator's name).")
+            registered = await svc.sessions.register(
+                name=name,
+                role=role,
+                agent=kind,
+                parent=parent,
+                workspace=str(Path.cwd()),
+                status=SessionStatus.spawning,
+                directive=directive or None,
+            )
+            session = registered.session
+            launch = build_plan(
+                LaunchRequest(
+                    definition=definition,
+                    session_id=session.id,
+                    token=registered.token,
+                    name=session.name,
+                    manifest=await build_manifest(svc.store, session, root, team),
+                    workspace=Path.cwd(),
+                    project_root=root,
+                    db=location,
+                    base_env=os.environ,
+                    mode="headless" if headless else "interactive",
+                    model=model,
+                    script=script_path,
+                )
+            )
+            binary = resolve_binary(launch.argv[0], launch.env, definition.install)
+            write_files(launch.files)
+            return [binary, *launch.argv[1:]], launch.env, launch.cwd, session.id, location
+
+    argv, env, cwd, session_id, location = run(prepare)
+    typer.echo(f"maestro: starting {agent} as session {session_id}", err=True)
+    # The agent owns the terminal; Ctrl-C is for it, not for us.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        code = subprocess.run(argv, env=env, cwd=cwd, check=False).returncode
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+    async def finish() -> None:
+        # The agent's own server normally ended the session; make sure, with the exit code.
+        async with services_at(location) as svc:
+            record = await svc.store.get_session(session_id)
+            if record is not None and record.live:
+                status = SessionStatus.exited if code == 0 else SessionStatus.failed
+                await svc.sessions.end(record, status, code, "Its `maestro launch` returned.")
+
+    run(finish)
+    return code
+
+
+@app.command()
+def launch(
+    agent: Annotated[str, typer.Argument(help="claude | codex | gemini | script:PATH | a project launcher.")],
+    role: Annotated[Role, typer.Option(help="Role of the new session.")] = Role.coordinator,
+    plan: Annotated[Path | None, typer.Option(help="Import this plan's tasks first.")] = None,
+    name: Annotated[str | None, typer.Option(help="Session name (generated if omitted).")] = None,
+    parent: Annotated[str | None, typer.Option(help="Coordinator of a worker.")] = None,
+    headless: Annotated[bool, typer.Option(help="Run the CLI's non-interactive mode.")] = False,
+    model: Annotated[str | None, typer.Option(help="Model for the agent CLI.")] = None,
+    directive: Annotated[str, typer.Option(help="What this agent is for.")] = "",
+) -> None:
+    """Start an agent CLI in this terminal with maestro wired in and its manifest."""
+    raise typer.Exit(
+        _launch(
+            agent,
+            role=role,
+            name=name,
+            parent=parent,
+            plan=plan,
+            headless=headless,
+            model=model,
+            directive=directive,
+        )
+    )
+
+
+@app.command()
+def team(
+    agent: Annotated[str, typer.Option(help="Agent CLI for the coordinator and its workers.")] = "claude",
+    dev: Annotated[int, typer.Option(help="Developers to spawn.")] = 2,
+    review: Annotated[int, typer.Option(help="Reviewers to spawn.")] = 0,
+    test: Annotated[int, typer.Option(help="Testers to spawn.")] = 0,
+    plan: Annotated[Path | None, typer.Option(help="Import this plan's tasks first.")] = None,
+    name: Annotated[str | None, typer.Option(help="Coordinator name.")] = None,
+    headless: Annotated[bool, typer.Option(help="Run the coordinator headless.")] = False,
+    directive: Annotated[str, typer.Option(help="What the team is for.")] = "",
+) -> None:
+    """Start a coordinator whose manifest asks it to spawn a team (role profiles dev, review, test)."""
+    wanted = [(n, p) for n, p in ((dev, "dev"), (review, "review"), (test, "test")) if n > 0]
+    if not wanted:
+        raise fail("ask for at least one worker (--dev, --review or --test)")
+    for _, profile in wanted:
+        try:
+            profile_text(profile, None)
+        except MaestroError as exc:
+            raise fail(str(exc)) from None
+    lines = [
+        f"- spawn {n} worker(s) with spawn_worker(agent={agent!r}, profile={p!r}, directive=...)" for n, p in wanted
+    ]
+    text = "Build this team first, then coordinate it:\n" + "\n".join(lines)
+    raise typer.Exit(
+        _launch(
+            agent,
+            role=Role.coordinator,
+            name=name,
+            parent=None,
+            plan=plan,
+            headless=headless,
+            model=None,
+            directive=directive,
+            team=text,
+        )
+    )
+
+
+@app.command()
+def merge(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be merged, in order.")] = False,
+) -> None:
+    """Merge the branches of finished worktree workers in dependency order; stop at the first conflict."""
+
+    async def body() -> int:
+        location = store_location(create=False)
+        root = project_root_for(location)
+        async with services_at(location) as svc:
+            candidates = [
+                s for s in await svc.store.list_sessions(role=Role.worker) if s.isolation == "worktree" and s.branch
+            ]
+            order: list[tuple[int, str, str, list[str]]] = []
+            for session in candidates:
+                tasks = await svc.store.list_tasks(assignee_id=session.id)
+                done = [t for t in tasks if t.status is TaskStatus.done]
+                if not done or session.live:
+                    continue  # nothing finished, or still working: not ready to merge
+                wave = min(t.wave for t in done)
+                order.append((wave, session.name, session.branch or "", [f"{t.id} ({t.title})" for t in done]))
+            order.sort()
+            if not order:
+                typer.echo("nothing to merge: no finished worktree worker with done tasks")
+                return 0
+            for wave, name, branch, task_names in order:
+                typer.echo(f"wave {wave}: {branch} ({name}): {', '.join(task_names)}")
+                if dry_run:
+                    continue
+                conflicts = await worktree.merge(root, branch)
+                if conflicts:
+                    typer.echo(
+                        f"conflict merging {branch} from {name} in: {', '.join(conflicts)}\n"
+                        f"tasks involved: {', '.join(task_names)}\n"
+                        f"the merge was aborted; resolve it by hand (git merge {branch}), then run maestro merge again",
+                        err=True,
+                    )
+                    return 1
+                typer.echo(f"  merged {branch}")
+            return 0
+
+    raise typer.Exit(run(body))
