@@ -9,9 +9,10 @@ from maestro_mcp.store import Store
 from .mail import MailService
 from .reports import ReportService
 from .sessions import SessionService
+from .steering import SteeringService
 from .tasks import TaskService
 
-__all__ = ["MailService", "ReportService", "Services", "SessionService", "TaskService"]
+__all__ = ["MailService", "ReportService", "Services", "SessionService", "SteeringService", "TaskService"]
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class Services:
     sessions: SessionService
     tasks: TaskService
     reports: ReportService
+    steering: SteeringService
 
     @classmethod
     def create(cls, store: Store) -> Services:
@@ -32,4 +34,5 @@ class Services:
             sessions=SessionService(store, mail),
             tasks=tasks,
             reports=ReportService(store, mail, tasks),
+            steering=SteeringService(store, mail),
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio.abc
 
@@ -31,6 +31,9 @@ from maestro_mcp.models import (
 )
 
 from .notify import Subscription
+
+# Every table a snapshot holds, parents before children. Both backends use these names and columns.
+TABLES = ("sessions", "messages", "receipts", "directives", "tasks", "task_deps", "reports")
 
 
 class Store(Protocol):
@@ -119,8 +122,34 @@ class Store(Protocol):
         """Mark the session's receipts `acked`. Unknown ids raise `NotFound` and ids not addressed
         to the session raise `Forbidden`; in both cases nothing is changed."""
 
+    async def recent_messages(self, limit: int) -> list[ThreadMessage]:
+        """The newest messages of the whole project (newest first), with receipts: for humans watching."""
+
+    async def counts(self) -> dict[str, int]:
+        """Totals for summaries: messages, receipts per status (`sent`, `delivered`, `acked`), reports."""
+
     # -- directives -----------------------------------------------------------
     async def active_directives(self, session_id: str) -> list[Directive]: ...
+
+    async def add_directive(
+        self, directive_id: str, text: str, target_id: str | None, priority: bool, created_by: str | None
+    ) -> None: ...
+
+    async def clear_directives(self, directive_id: str | None) -> int:
+        """Clear one directive (or, with None, every active one); returns how many were cleared."""
+
+    async def all_directives(self) -> list[Directive]:
+        """Active directives concerning anyone, oldest first."""
+
+    # -- snapshots ------------------------------------------------------------
+    async def dump(self) -> dict[str, list[dict[str, Any]]]:
+        """Every row of every table (see TABLES), in insertion order, in one consistent read."""
+
+    async def restore(self, tables: dict[str, list[dict[str, Any]]], *, replace: bool) -> None:
+        """Load a dump in one transaction. Without `replace` the store must be empty (`Conflict`);
+        with it, everything in the store is replaced."""
+
+    async def is_empty(self) -> bool: ...
 
     # -- tasks ----------------------------------------------------------------
     async def create_tasks(self, tasks: Sequence[NewTask]) -> list[TaskRecord]:
