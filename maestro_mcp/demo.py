@@ -21,7 +21,6 @@ from typing import Any
 import anyio
 import anyio.abc
 import anyio.to_thread
-import anyio.to_thread
 from rich.console import Console
 from rich.live import Live
 
@@ -149,10 +148,6 @@ async def run_demo(keep: bool = True) -> int:
 
         shutil.rmtree(project, ignore_errors=True)
     return 0
-
-
-def _written_files(project: Path) -> list[str]:
-    return sorted(str(p.relative_to(project)) for p in project.rglob("*") if p.is_file() and ".maestro" not in p.parts)
 
 
 def _written_files(project: Path) -> list[str]:
