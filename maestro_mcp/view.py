@@ -96,8 +96,16 @@ def _styled(value: str) -> Text:
 
 def render(status: Status, title: str = "maestro") -> RenderableType:
     sessions = Table(expand=True, box=None, pad_edge=False)
-    for column in ("session", "role", "agent", "status", "current task", "last report", "unread"):
-        sessions.add_column(column, overflow="ellipsis", no_wrap=True)
+    for column, width in (
+        ("session", 10),
+        ("role", 11),
+        ("agent", 6),
+        ("status", 11),
+        ("current task", None),
+        ("last report", None),
+        ("unread", 6),
+    ):
+        sessions.add_column(column, overflow="ellipsis", no_wrap=True, min_width=width)
     for s in status.sessions:
         sessions.add_row(
             s.name,

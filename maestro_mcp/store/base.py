@@ -49,9 +49,15 @@ class Store(Protocol):
 
     async def schema_version(self) -> int: ...
 
+    async def health(self) -> dict[str, str]:
+        """For `maestro doctor`: `backend`, `integrity` ("ok" or the problems found) and backend details."""
+
     # -- wake-ups -------------------------------------------------------------
     def subscribe(self, topic: str) -> contextlib.AbstractAsyncContextManager[Subscription]:
         """Subscribe before checking the store; the subscription rings on the next commit of `topic`."""
+
+    async def wake(self, topics: Sequence[str]) -> None:
+        """Ring `topics` in every process without writing anything (used by `maestro doctor`)."""
 
     async def listen(self, owner: str, task_group: anyio.abc.TaskGroup) -> None:
         """Hear wake-ups committed by other processes for `owner` (a session id, or "*")."""

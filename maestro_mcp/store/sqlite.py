@@ -265,8 +265,23 @@ class SQLiteStore(SQLiteTasks):
     async def schema_version(self) -> int:
         return int(await self._read(lambda c: c.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0]))
 
+    async def health(self) -> dict[str, str]:
+        def check(conn: sqlite3.Connection) -> dict[str, str]:
+            problems = [r[0] for r in conn.execute("PRAGMA quick_check").fetchall()]
+            return {
+                "backend": f"sqlite {sqlite3.sqlite_version}",
+                "journal_mode": conn.execute("PRAGMA journal_mode").fetchone()[0],
+                "integrity": "ok" if problems == ["ok"] else "; ".join(problems[:5]),
+                "sockets": str(socket_dir_for(self.path)),
+            }
+
+        return await self._read(check)
+
     def subscribe(self, topic: str) -> contextlib.AbstractAsyncContextManager[Subscription]:
         return self.notifier.subscribe(topic)
+
+    async def wake(self, topics: Sequence[str]) -> None:
+        self.notifier.publish(topics)
 
     async def listen(self, owner: str, task_group: anyio.abc.TaskGroup) -> None:
         await self.notifier.listen(owner, task_group)
