@@ -61,6 +61,24 @@ def schemas(
 
 
 @app.command()
+def docs(
+    out: Annotated[Path, typer.Option(help="Directory for the generated pages.")] = Path("docs"),
+    check: Annotated[bool, typer.Option(help="Only check that the pages are current.")] = False,
+) -> None:
+    """Write the generated reference pages docs/tools.md and docs/cli.md (or check them with --check)."""
+    from maestro_mcp import docgen
+
+    if check:
+        stale = docgen.stale(out)
+        if stale:
+            raise fail(f"generated docs are stale: {', '.join(stale)}. Run `maestro docs`.")
+        typer.echo(f"generated docs in {out} are current")
+        return
+    for path in docgen.write(out):
+        typer.echo(f"wrote {path}")
+
+
+@app.command()
 def demo(
     keep: Annotated[bool, typer.Option(help="Keep the scratch project afterwards.")] = True,
 ) -> None:
