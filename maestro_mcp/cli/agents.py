@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -65,6 +67,63 @@ def project_configs(root: Path) -> list[FileWrite]:
     ]
 
 
+def merge_config(existing: Any, ours: Any) -> Any:
+    """Our settings merged into the user's: objects key by key, lists united, any other value ours."""
+    if isinstance(existing, dict) and isinstance(ours, dict):
+        merged = dict(existing)
+        for key, value in ours.items():
+            merged[key] = merge_config(existing[key], value) if key in existing else value
+        return merged
+    if isinstance(existing, list) and isinstance(ours, list):
+        return existing + [v for v in ours if v not in existing]
+    return ours
+
+
+def _plan_configs(root: Path) -> tuple[list[FileWrite], list[str]]:
+    """What `init` writes, and one line per file for the user; a file we cannot merge stops everything."""
+    writes: list[FileWrite] = []
+    lines: list[str] = []
+    for f in project_configs(root):
+        path = Path(f.path)
+        rel = path.relative_to(root)
+        if not path.exists():
+            writes.append(FileWrite(f.path, f.content))
+            lines.append(f"wrote {rel}")
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise fail(f"cannot read {rel}: {exc}. Fix it, then run `maestro init` again.") from None
+        if f.merge_json:
+            try:
+                existing = json.loads(text)
+                problem = "" if isinstance(existing, dict) else "it holds no JSON object"
+            except ValueError as exc:
+                problem = f"it is not valid JSON: {exc}"
+            if problem:
+                raise fail(
+                    f"{rel} was left alone: {problem}. Fix it, then run `maestro init` again (the store is ready)."
+                )
+            merged = merge_config(existing, json.loads(f.content))
+            if merged == existing:
+                lines.append(f"kept {rel} (already configured)")
+            else:
+                writes.append(FileWrite(f.path, json.dumps(merged, indent=2) + "\n"))
+                lines.append(f"updated {rel} (merged into your settings)")
+            continue
+        # TOML is not merged: the user's own file is never rewritten.
+        try:
+            present = "maestro" in tomllib.loads(text).get("mcp_servers", {})
+        except tomllib.TOMLDecodeError:
+            present = False
+        if present:
+            lines.append(f"kept {rel} (already configured)")
+        else:
+            snippet = f.content.split("\n", 1)[1].rstrip()
+            lines.append(f"kept {rel} (yours, not rewritten); to give Codex the maestro tools, add:\n{snippet}")
+    return writes, lines
+
+
 @app.command()
 def init(
     configs: Annotated[bool, typer.Option(help="Also write the MCP config of Claude, Codex and Gemini.")] = True,
@@ -79,13 +138,10 @@ def init(
     location, version, root = run(body)
     typer.echo(f"store: {redact_url(location)} (schema version {version})")
     if configs:
-        files = project_configs(root)
-        codex = Path(files[-1].path)
-        write_files([f for f in files if f.path != str(codex)])
-        if not codex.exists():  # a TOML file is not merged: never overwrite the user's own
-            write_files([files[-1]])
-        for f in files:
-            typer.echo(f"wrote {Path(f.path).relative_to(root)}")
+        writes, lines = _plan_configs(root)
+        write_files(writes)
+        for line in lines:
+            typer.echo(line)
         typer.echo("agents started here (claude, codex, gemini) now have the maestro tools.")
 
 
@@ -108,12 +164,31 @@ def _launch(
         location = store_location(create=True)
         root = project_root_for(location)
         definition = definitions.load(kind, root)
+        if role is Role.worker and parent is None:
+            raise InvalidArgument("A worker needs --parent (its coordinator's name).")
+        request = LaunchRequest(
+            definition=definition,
+            session_id="",
+            token="",
+            name=name or kind,
+            manifest="",
+            workspace=Path.cwd(),
+            project_root=root,
+            db=location,
+            base_env=os.environ,
+            mode="headless" if headless else "interactive",
+            model=model,
+            script=script_path,
+        )
+        # The planner is pure: a plan with a placeholder identity refuses a bad mode or script and a
+        # missing CLI before any task is imported or any session registered.
+        draft = build_plan(request)
+        resolve_binary(draft.argv[0], draft.env, definition.install)
+        specs = load_plan(plan) if plan is not None else None
         async with services_at(location) as svc:
-            if plan is not None:
-                created = await svc.tasks.create(await operator(svc), load_plan(plan))
+            if specs is not None:
+                created = await svc.tasks.create(await operator(svc), specs)
                 typer.echo(f"imported {len(created)} tasks from {plan}", err=True)
-            if role is Role.worker and parent is None:
-                raise InvalidArgument("A worker needs --parent (its coordinator's name).")
             registered = await svc.sessions.register(
                 name=name,
                 role=role,
@@ -125,19 +200,12 @@ def _launch(
             )
             session = registered.session
             launch = build_plan(
-                LaunchRequest(
-                    definition=definition,
+                dataclasses.replace(
+                    request,
                     session_id=session.id,
                     token=registered.token,
                     name=session.name,
                     manifest=await build_manifest(svc.store, session, root, team),
-                    workspace=Path.cwd(),
-                    project_root=root,
-                    db=location,
-                    base_env=os.environ,
-                    mode="headless" if headless else "interactive",
-                    model=model,
-                    script=script_path,
                 )
             )
             binary = resolve_binary(launch.argv[0], launch.env, definition.install)
@@ -157,9 +225,13 @@ def _launch(
         # The agent's own server normally ended the session; make sure, with the exit code.
         async with services_at(location) as svc:
             record = await svc.store.get_session(session_id)
+            status = SessionStatus.exited if code == 0 else SessionStatus.failed
             if record is not None and record.live:
-                status = SessionStatus.exited if code == 0 else SessionStatus.failed
                 await svc.sessions.end(record, status, code, "Its `maestro launch` returned.")
+            elif record is not None and record.exit_code is None:
+                # Its server ended it first, without knowing the CLI's exit code: record it.
+                keep = record.status if record.status is not SessionStatus.exited else status
+                await svc.store.set_exit_code(session_id, code, keep)
 
     run(finish)
     return code
@@ -243,20 +315,27 @@ def merge(
             candidates = [
                 s for s in await svc.store.list_sessions(role=Role.worker) if s.isolation == "worktree" and s.branch
             ]
-            order: list[tuple[int, str, str, list[str]]] = []
+            order: list[tuple[int, str, str, list[str], str]] = []
             for session in candidates:
                 tasks = await svc.store.list_tasks(assignee_id=session.id)
                 done = [t for t in tasks if t.status is TaskStatus.done]
                 if not done or session.live:
                     continue  # nothing finished, or still working: not ready to merge
                 wave = min(t.wave for t in done)
-                order.append((wave, session.name, session.branch or "", [f"{t.id} ({t.title})" for t in done]))
+                names = [f"{t.id} ({t.title})" for t in done]
+                order.append((wave, session.name, session.branch or "", names, session.workspace or ""))
             order.sort()
             if not order:
                 typer.echo("nothing to merge: no finished worktree worker with done tasks")
                 return 0
-            for wave, name, branch, task_names in order:
+            for wave, name, branch, task_names, tree in order:
                 typer.echo(f"wave {wave}: {branch} ({name}): {', '.join(task_names)}")
+                left = await worktree.uncommitted(Path(tree)) if tree else []
+                if left:
+                    typer.echo(
+                        f"  warning: {name} left uncommitted changes in {tree} (not merged): {', '.join(left)}",
+                        err=True,
+                    )
                 if dry_run:
                     continue
                 conflicts = await worktree.merge(root, branch)

@@ -66,7 +66,7 @@ def _toml(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
-        return json.dumps(value)
+        return json.dumps(value, ensure_ascii=False)
     if isinstance(value, list):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
     raise TypeError(f"no TOML form for {value!r}")
@@ -100,15 +100,19 @@ def _mcp(req: LaunchRequest, maestro_dir: Path) -> tuple[str, list[FileWrite]]:
         entry = {
             "command": command,
             "args": args,
-            # Gemini strips variables named like TOKEN; explicit entries are expanded from its own env.
-            "env": {var: f"${var}" for var in MAESTRO_VARS},
+            # Gemini strips variables named like TOKEN; explicit entries are expanded from its own env
+            # (`:-` so that a CLI started without them passes "" rather than the literal text).
+            "env": {var: f"${{{var}:-}}" for var in MAESTRO_VARS},
             "trust": True,
             "timeout": timeout_ms,
         }
-        # A per-worker file named by GEMINI_CLI_SYSTEM_SETTINGS_PATH: nothing is written into the repo.
-        path = maestro_dir / "mcp" / f"{req.name}.gemini.json"
+        # The workspace's own settings file, merged into what is there. Not a file named by
+        # GEMINI_CLI_SYSTEM_SETTINGS_PATH: Gemini skips a system settings file unless it and every
+        # parent directory are owned by root and not group/world-writable. The entry holds no
+        # per-worker value, so workers sharing a workspace write the same one.
+        path = req.workspace / ".gemini" / "settings.json"
         content = json.dumps({"mcpServers": {"maestro": entry}}, indent=2) + "\n"
-        return str(path), [FileWrite(str(path), content)]
+        return str(path), [FileWrite(str(path), content, merge_json=True)]
     return "", []
 
 
@@ -120,7 +124,8 @@ def build_plan(req: LaunchRequest) -> LaunchPlan:
     maestro_dir = req.project_root / ".maestro"
     manifest_path = maestro_dir / "manifests" / f"{req.name}.md"
     mcp_config, files = _mcp(req, maestro_dir)
-    if d.mcp_style == "env" and not req.script:
+    # Only a launcher that runs `{script}` needs one; a project's own env-style agent may not.
+    if not req.script and any("{script}" in arg for arg in mode.argv):
         raise InvalidArgument("A script agent needs a script: use agent='script:path/to/agent.py'.")
     prompt = d.prompt
     if mode.prompt_with_manifest:
@@ -130,7 +135,7 @@ def build_plan(req: LaunchRequest) -> LaunchPlan:
         "python": req.python,
         "prompt": prompt,
         "manifest": req.manifest,
-        "manifest_toml": json.dumps(req.manifest),
+        "manifest_toml": json.dumps(req.manifest, ensure_ascii=False),
         "manifest_file": str(manifest_path),
         "mcp_config": mcp_config,
         "model": req.model or "",
@@ -148,8 +153,6 @@ def build_plan(req: LaunchRequest) -> LaunchPlan:
         argv.append(arg.format_map(values))
     env = {k: v for k, v in req.base_env.items() if not k.startswith("MAESTRO_")}
     env.update({k: v.format_map(values) for k, v in d.env.items()})
-    if d.mcp_style == "gemini":
-        env["GEMINI_CLI_SYSTEM_SETTINGS_PATH"] = mcp_config
     env.update(
         {
             "MAESTRO_SESSION": req.session_id,
