@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from .errors import StoreError
 
@@ -87,13 +89,17 @@ def store_location(*, create: bool, start: Path | None = None, environ: dict[str
 
 
 def redact_url(location: str) -> str:
-    """A store location safe to print: the password of a URL is replaced by ***."""
-    if not is_url(location) or "@" not in location:
+    """A store location safe to print: the password of a URL (user:PASSWORD@ or ?password=) becomes ***."""
+    if not is_url(location):
         return location
-    scheme, rest = location.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://{user}@{host}"
+    parts = urlsplit(location)
+    netloc = parts.netloc
+    if "@" in netloc:
+        creds, host = netloc.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        netloc = f"{user}:***@{host}" if ":" in creds else f"{user}@{host}"
+    query = re.sub(r"(^|&)(password|sslpassword)=[^&]*", r"\1\2=***", parts.query)
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def _int_env(name: str, default: int) -> int:
@@ -127,3 +133,27 @@ def project_root_for(location: str, cwd: Path | None = None) -> Path:
         if db.parent.name == STORE_DIR:
             return db.parent.parent
     return default_project_root(cwd)
+
+
+def _float_env(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        return default
+
+
+def pg_open_timeout_s() -> float:
+    """How long opening a PostgreSQL store keeps retrying an unreachable server before it gives up."""
+    return _float_env("MAESTRO_PG_OPEN_TIMEOUT_S", 30.0)
+
+
+def http_heartbeat_s() -> float:
+    """`maestro serve --http`: a session with no request and no open stream for this long is marked exited."""
+    return _float_env("MAESTRO_HTTP_HEARTBEAT_S", 120.0)
+
+
+def http_allowed_hosts() -> list[str]:
+    """`maestro serve --http` on loopback: extra Host header values to accept (a reverse proxy's public name)."""
+    raw = os.environ.get("MAESTRO_HTTP_ALLOWED_HOSTS", "")
+    return [h.strip() for h in raw.split(",") if h.strip()]

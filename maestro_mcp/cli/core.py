@@ -23,12 +23,30 @@ def serve(
     parent: Annotated[str | None, typer.Option(help="Parent session (name or id) of a worker.")] = None,
     agent: Annotated[str | None, typer.Option(help="Agent kind; default: guessed from the MCP client.")] = None,
     log_level: Annotated[str, typer.Option(help="Log level for stderr.")] = "WARNING",
+    http: Annotated[
+        bool, typer.Option("--http", help="Serve agents on other machines over streamable HTTP at /mcp instead.")
+    ] = False,
+    host: Annotated[str, typer.Option(help="--http: address to listen on (loopback unless told).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="--http: TCP port (0 picks a free one).")] = 8765,
+    heartbeat_timeout: Annotated[
+        float | None,
+        typer.Option(help="--http: seconds of silence before a session counts as exited [MAESTRO_HTTP_HEARTBEAT_S]."),
+    ] = None,
 ) -> None:
     """Serve the maestro tools over stdio to one agent (this is what agent CLIs start).
 
     With MAESTRO_SESSION and MAESTRO_TOKEN set it acts as that session; otherwise it
     registers a new session on the first tool call. MAESTRO_DB names the store.
+
+    With --http it serves any number of agents over HTTP instead, each identified by
+    the bearer token `maestro token create` printed for it.
     """
+    if http:
+        from maestro_mcp.cli.http import serve_http_command
+
+        if any(v is not None for v in (name, parent, agent)):
+            raise fail("--name, --parent and --agent are for stdio; with --http use `maestro token create`.", 2)
+        serve_http_command(host, port, heartbeat_timeout, log_level)
     from maestro_mcp.server.runtime import Registration
     from maestro_mcp.server.stdio import serve_stdio
 
@@ -89,4 +107,6 @@ def demo(
         code = anyio.run(run_demo, keep)
     except MaestroError as exc:
         raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise fail("demo interrupted; its workers are stopped and its project is kept (see above).", 130) from None
     raise typer.Exit(code)

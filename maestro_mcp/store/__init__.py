@@ -14,10 +14,14 @@ __all__ = ["ALL", "Store", "Subscription", "create_store", "mail_topic"]
 def create_store(location: str) -> Store:
     """The backend for `location`: a `postgresql://` URL or a SQLite file path. Call `open()` next."""
     if is_url(location):
-        raise StoreError(
-            f"{redact_url(location)}: the PostgreSQL backend is not available in this build.",
-            "Use a SQLite path in MAESTRO_DB.",
-        )
+        try:
+            from .postgres import PostgresStore
+        except ImportError as exc:  # asyncpg is an optional dependency
+            raise StoreError(
+                f"{redact_url(location)}: the PostgreSQL backend needs asyncpg, which is not installed.",
+                "pip install 'maestro-coord-mcp[postgres]', or use a SQLite path in MAESTRO_DB.",
+            ) from exc
+        return PostgresStore(location)
     from .sqlite import SQLiteStore
 
     return SQLiteStore(location)

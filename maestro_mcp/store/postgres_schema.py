@@ -123,6 +123,18 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX reports_task ON reports(task_id, seq);
         """,
     ),
+    (
+        3,
+        """
+        -- Spawned workers: who watches the process, where its output goes, what it was told.
+        ALTER TABLE sessions ADD COLUMN spawner_pid INTEGER;
+        ALTER TABLE sessions ADD COLUMN log_path TEXT;
+        ALTER TABLE sessions ADD COLUMN directive TEXT;
+        ALTER TABLE sessions ADD COLUMN profile TEXT;
+        ALTER TABLE sessions ADD COLUMN isolation TEXT;
+        ALTER TABLE sessions ADD COLUMN branch TEXT;
+        """,
+    ),
 ]
 
 # Tables in an order that respects their foreign keys (for copying and counting).

@@ -1,11 +1,11 @@
 """The SQLite backend: one file per project, WAL, one write connection per process.
 
-Why stdlib `sqlite3` on anyio worker threads rather than aiosqlite: a store
+Why stdlib `sqlite3` on worker threads rather than aiosqlite: a store
 method is one transaction of several statements, and aiosqlite pays one
 thread hop per statement and per fetch. Here each method is one plain
-function run on a worker thread (one hop), serialised per connection by a
-`CapacityLimiter(1)`. Cancellation waits for the thread, so a transaction is
-always committed or rolled back whole, never abandoned half-way.
+function run on its connection's own thread (one hop; see `worker.py`), which
+also serialises the connection. Cancellation waits for the thread, so a
+transaction is always committed or rolled back whole, never abandoned half-way.
 
 Writes use `BEGIN IMMEDIATE`, so a writer takes the database lock before it
 reads what it will change: two processes can never both win a conditional
@@ -47,6 +47,7 @@ from .base import TABLES
 from .notify import Notifier, SocketTransport, Subscription, mail_topic, socket_dir_for
 from .sqlite_schema import MIGRATIONS
 from .sqlite_tasks import SQLiteTasks
+from .worker import ConnectionThread
 
 T = TypeVar("T")
 
@@ -198,8 +199,9 @@ class SQLiteStore(SQLiteTasks):
         self.location = self.path
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
-        self._write_limiter = anyio.CapacityLimiter(1)
-        self._read_limiter = anyio.CapacityLimiter(1)
+        # One thread per connection: a store method is one cheap hop, and each connection runs one at a time.
+        self._write_thread = ConnectionThread("maestro-sqlite-write", lock_path=f"{self.path}-lock")
+        self._read_thread = ConnectionThread("maestro-sqlite-read")
         self.notifier = Notifier(SocketTransport(socket_dir_for(self.path)))
 
     # -- plumbing -------------------------------------------------------------
@@ -225,6 +227,8 @@ class SQLiteStore(SQLiteTasks):
 
     async def close(self) -> None:
         self.notifier.close()
+        await self._write_thread.close()
+        await self._read_thread.close()
         for conn in (self._writer, self._reader):
             if conn is not None:
                 conn.close()
@@ -246,7 +250,7 @@ class SQLiteStore(SQLiteTasks):
             conn.execute("COMMIT")
             return result
 
-        return await anyio.to_thread.run_sync(tx, limiter=self._write_limiter)
+        return await self._write_thread.run(tx)
 
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
         conn = self._reader
@@ -260,7 +264,7 @@ class SQLiteStore(SQLiteTasks):
             finally:
                 conn.execute("COMMIT")
 
-        return await anyio.to_thread.run_sync(tx, limiter=self._read_limiter)
+        return await self._read_thread.run(tx)
 
     async def schema_version(self) -> int:
         return int(await self._read(lambda c: c.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0]))
@@ -674,17 +678,32 @@ class SQLiteStore(SQLiteTasks):
                 conn.execute(f"DELETE FROM {table}")
             for table in TABLES:
                 columns = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
-                for row in tables.get(table, []):
+                for number, row in enumerate(tables.get(table, []), 1):
                     unknown = set(row) - columns
                     if unknown:
                         raise InvalidArgument(
                             f"Snapshot table {table} has unknown columns: {', '.join(sorted(unknown))}."
                         )
                     names = list(row)
-                    conn.execute(
-                        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({_placeholders(len(names))})",
-                        [row[n] for n in names],
-                    )
+                    try:
+                        conn.execute(
+                            f"INSERT INTO {table} ({', '.join(names)}) VALUES ({_placeholders(len(names))})",
+                            [row[n] for n in names],
+                        )
+                    except (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError) as exc:
+                        raise InvalidArgument(
+                            f"Snapshot table {table}, row {number}: {exc}.",
+                            "Pass an unmodified file from `maestro export`.",
+                        ) from exc
+            # Checked here, not at COMMIT: a failed COMMIT would leave the transaction open.
+            dangling = conn.execute("PRAGMA foreign_key_check").fetchall()
+            if dangling:
+                tables_named = sorted({r[0] for r in dangling})
+                raise InvalidArgument(
+                    f"The snapshot has {len(dangling)} reference(s) to rows it does not contain"
+                    f" (in {', '.join(tables_named)}).",
+                    "Pass an unmodified file from `maestro export`.",
+                )
 
         await self._write(restore)
         self.notifier.publish(["sessions", "tasks"])

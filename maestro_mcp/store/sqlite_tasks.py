@@ -237,43 +237,67 @@ class SQLiteTasks:
 
     async def claim_task(self, session_id: str, limit: int) -> ClaimOutcome:
         def claim(conn: sqlite3.Connection) -> ClaimOutcome:
-            candidates = conn.execute(
-                "SELECT * FROM tasks WHERE status = 'ready' AND (assignee_id IS NULL OR assignee_id = ?)"
-                " ORDER BY priority DESC, seq LIMIT ?",
-                (session_id, max(limit, CLAIM_SCAN)),
-            ).fetchall()
-            busy = [
-                (r["id"], json.loads(r["files"]), r["name"])
-                for r in conn.execute(
-                    "SELECT t.id, t.files, s.name FROM tasks t LEFT JOIN sessions s ON s.id = t.assignee_id"
-                    " WHERE t.status = 'in_progress' AND t.files != '[]' AND t.assignee_id IS NOT ?",
-                    (session_id,),
-                )
-            ]
+            # This runs holding the write lock that every claimer of every process waits for, so it
+            # reads little: a first page of limit + 1 candidates (narrow columns) is nearly always
+            # enough, and the files of work in progress are only read when a candidate declares files.
+            busy: list[tuple[str, list[str], str | None]] | None = None
             skipped: list[str] = []
+            seen: list[str] = []
             claimed_id: str | None = None
-            for row in candidates:
-                files = json.loads(row["files"])
-                clash = next(((other, pair) for other, theirs, _ in busy for pair in any_overlap(files, theirs)), None)
-                if clash is not None:
-                    other, (mine, theirs) = clash
-                    owner = next(name for oid, _, name in busy if oid == other)
-                    skipped.append(
-                        f"{row['id']} ({row['title']}): its file {mine!r} overlaps {theirs!r} of {other},"
-                        f" in progress by {owner}"
+            offset, page = 0, limit + 1
+            while claimed_id is None and offset < CLAIM_SCAN:
+                rows = conn.execute(
+                    "SELECT id, title, files FROM tasks WHERE status = 'ready'"
+                    " AND (assignee_id IS NULL OR assignee_id = ?) ORDER BY priority DESC, seq LIMIT ? OFFSET ?",
+                    (session_id, page, offset),
+                ).fetchall()
+                for row in rows:
+                    seen.append(row["id"])
+                    if claimed_id is not None:
+                        continue
+                    files = json.loads(row["files"])
+                    if files:
+                        if busy is None:
+                            busy = [
+                                (r["id"], json.loads(r["files"]), r["name"])
+                                for r in conn.execute(
+                                    "SELECT t.id, t.files, s.name FROM tasks t"
+                                    " LEFT JOIN sessions s ON s.id = t.assignee_id WHERE t.status = 'in_progress'"
+                                    " AND t.files != '[]' AND t.assignee_id IS NOT ?",
+                                    (session_id,),
+                                )
+                            ]
+                        clash = next(
+                            (
+                                (other, owner, pair)
+                                for other, theirs, owner in busy
+                                for pair in any_overlap(files, theirs)
+                            ),
+                            None,
+                        )
+                        if clash is not None:
+                            other, owner, (mine, theirs) = clash
+                            skipped.append(
+                                f"{row['id']} ({row['title']}): its file {mine!r} overlaps {theirs!r} of {other},"
+                                f" in progress by {owner}"
+                            )
+                            continue
+                    cur = conn.execute(
+                        "UPDATE tasks SET status = 'in_progress', assignee_id = ?, attempts = attempts + 1,"
+                        " updated_at = ? WHERE id = ? AND status = 'ready'",
+                        (session_id, now(), row["id"]),
                     )
-                    continue
-                cur = conn.execute(
-                    "UPDATE tasks SET status = 'in_progress', assignee_id = ?, attempts = attempts + 1,"
-                    " updated_at = ? WHERE id = ? AND status = 'ready'",
-                    (session_id, now(), row["id"]),
-                )
-                if cur.rowcount == 1:
-                    claimed_id = row["id"]
+                    if cur.rowcount == 1:
+                        claimed_id = row["id"]
+                if len(rows) < page:
                     break
+                offset += page
+                page = CLAIM_SCAN - offset
             claimed = _get(conn, claimed_id) if claimed_id else None
-            rest = [r["id"] for r in candidates if r["id"] != claimed_id][:limit]
-            return ClaimOutcome(claimed=claimed, ready=_by_ids(conn, rest), skipped=skipped)
+            rest = [task_id for task_id in seen if task_id != claimed_id][:limit]
+            records = {t.id: t for t in _by_ids(conn, rest)}
+            # In the order claimers see them (priority, then age), not the order of the lookup.
+            return ClaimOutcome(claimed=claimed, ready=[records[i] for i in rest], skipped=skipped)
 
         outcome: ClaimOutcome = await self._write(claim)
         if outcome.claimed is not None:

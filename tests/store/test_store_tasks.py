@@ -1,0 +1,278 @@
+"""Store contract, tasks: batches, readiness, claims under concurrency, conditional updates, release."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+from conftest import Maker, StoreKit
+from store_builders import task
+
+from maestro_mcp.errors import Conflict, NotFound
+from maestro_mcp.ids import new_id
+from maestro_mcp.models import ReportKind, ReportRecord, SessionStatus, TaskRecord, TaskStatus, now
+from maestro_mcp.store import Store
+
+pytestmark = pytest.mark.anyio
+
+
+async def statuses(store: Store) -> dict[str, TaskStatus]:
+    return {t.title: t.status for t in await store.list_tasks()}
+
+
+async def test_a_batch_is_stored_with_its_edges_and_derived_statuses(store: Store, make_session: Maker) -> None:
+    boss = await make_session("boss")
+    a = task("a", created_by=boss.id, files=["src/a.py"], acceptance="tests pass", priority=2)
+    b = task("b", depends_on=[a])
+    c = task("c", depends_on=[a, b], parent_id=a.id)
+
+    created = await store.create_tasks([a, b, c])
+
+    assert [t.id for t in created] == [a.id, b.id, c.id]
+    by_id = {t.id: t for t in created}
+    assert by_id[a.id].status is TaskStatus.ready
+    assert by_id[a.id].files == ["src/a.py"] and by_id[a.id].acceptance == "tests pass"
+    assert by_id[a.id].created_by == boss.id and by_id[a.id].priority == 2
+    assert by_id[b.id].status is TaskStatus.pending and by_id[b.id].depends_on == [a.id]
+    assert sorted(by_id[c.id].depends_on) == sorted([a.id, b.id]) and by_id[c.id].wave == 2
+    assert by_id[c.id].parent_id == a.id
+    assert await store.get_task(b.id) == by_id[b.id]
+    assert await store.get_tasks([c.id, "t-missing", a.id]) == {a.id: by_id[a.id], c.id: by_id[c.id]}
+    assert await store.get_task("t-missing") is None
+
+
+async def test_a_batch_that_cannot_be_stored_whole_stores_nothing(store: Store) -> None:
+    good = task("good")
+    broken = task("broken", depends_on=[task("never stored")])
+
+    with pytest.raises(Exception):  # noqa: B017 - each backend raises its own integrity error
+        await store.create_tasks([good, broken])
+
+    assert await store.list_tasks() == []
+
+
+async def test_list_tasks_orders_by_wave_then_priority_then_age_and_filters(store: Store, make_session: Maker) -> None:
+    worker = await make_session("worker")
+    a = task("a")
+    b = task("b", priority=5)
+    c = task("c", depends_on=[a])
+    d = task("d", parent_id=a.id)
+    await store.create_tasks([a, b, c, d])
+    await store.claim_task(worker.id, 10)  # takes b, the highest priority
+
+    assert [t.title for t in await store.list_tasks()] == ["b", "a", "d", "c"]
+    assert [t.title for t in await store.list_tasks(status=TaskStatus.ready)] == ["a", "d"]
+    assert [t.title for t in await store.list_tasks(assignee_id=worker.id)] == ["b"]
+    assert [t.title for t in await store.list_tasks(parent_id=a.id)] == ["d"]
+
+
+async def test_ready_tasks_are_unassigned_or_assigned_to_the_caller(store: Store, make_session: Maker) -> None:
+    mine, theirs = await make_session("mine"), await make_session("theirs")
+    await store.create_tasks(
+        [task("free"), task("for me", assignee_id=mine.id, priority=1), task("for them", assignee_id=theirs.id)]
+    )
+
+    assert [t.title for t in await store.ready_tasks(mine.id, 10)] == ["for me", "free"]
+    assert [t.title for t in await store.ready_tasks(mine.id, 1)] == ["for me"]
+
+
+async def test_a_claim_takes_the_first_ready_task_and_says_what_else_is_ready(
+    store: Store, make_session: Maker
+) -> None:
+    worker = await make_session("worker")
+    await store.create_tasks([task("first"), task("urgent", priority=9), task("second")])
+
+    outcome = await store.claim_task(worker.id, 10)
+
+    assert outcome.claimed is not None and outcome.claimed.title == "urgent"
+    assert outcome.claimed.status is TaskStatus.in_progress
+    assert outcome.claimed.assignee_id == worker.id and outcome.claimed.attempts == 1
+    assert [t.title for t in outcome.ready] == ["first", "second"]
+
+
+async def test_what_else_is_ready_comes_in_claim_order(store: Store, make_session: Maker) -> None:
+    worker = await make_session("worker")
+    await store.create_tasks([task("low"), task("high", priority=5), task("mid", priority=3), task("low too")])
+
+    outcome = await store.claim_task(worker.id, 2)
+
+    assert outcome.claimed is not None and outcome.claimed.title == "high"
+    assert [t.title for t in outcome.ready] == ["mid", "low"]
+
+
+async def test_a_claim_skips_a_task_whose_files_overlap_work_in_progress(store: Store, make_session: Maker) -> None:
+    one, two = await make_session("one"), await make_session("two")
+    await store.create_tasks(
+        [task("edit a", files=["src/a.py"], priority=2), task("edit src", files=["src/"], priority=1), task("docs")]
+    )
+    assert (first := (await store.claim_task(one.id, 10)).claimed) is not None and first.title == "edit a"
+
+    outcome = await store.claim_task(two.id, 10)
+
+    assert outcome.claimed is not None and outcome.claimed.title == "docs"
+    assert len(outcome.skipped) == 1 and "src/a.py" in outcome.skipped[0] and "one" in outcome.skipped[0]
+
+
+async def test_with_many_concurrent_claimers_each_task_is_claimed_exactly_once(
+    kit: StoreKit, store: Store, make_session: Maker
+) -> None:
+    workers = [await make_session(f"w{i}") for i in range(8)]
+    tasks = [task(f"t{i}") for i in range(30)]
+    await store.create_tasks(tasks)
+    stores = [store, *[await kit.open() for _ in range(7)]]  # eight "processes"
+    claims: list[tuple[str, TaskRecord]] = []
+
+    async def claimer(s: Store, worker_id: str) -> None:
+        while True:
+            outcome = await s.claim_task(worker_id, 5)
+            if outcome.claimed is None:
+                return
+            claims.append((worker_id, outcome.claimed))
+
+    async with anyio.create_task_group() as tg:
+        for i, worker in enumerate(workers):
+            tg.start_soon(claimer, stores[i], worker.id)
+            tg.start_soon(claimer, stores[(i + 1) % len(stores)], worker.id)
+
+    assert sorted(t.id for _, t in claims) == sorted(t.id for t in tasks)
+    stored = {t.id: t for t in await store.list_tasks()}
+    for worker_id, claimed in claims:
+        assert stored[claimed.id].assignee_id == worker_id and stored[claimed.id].attempts == 1
+
+
+async def test_update_applies_only_while_the_task_has_the_expected_status(store: Store, make_session: Maker) -> None:
+    worker = await make_session("worker")
+    a = task("a")
+    await store.create_tasks([a])
+    await store.claim_task(worker.id, 1)
+
+    with pytest.raises(Conflict, match="in_progress"):
+        await store.update_task(a.id, expect=TaskStatus.ready, status=TaskStatus.done, result="no")
+    unchanged = await store.get_task(a.id)
+    assert unchanged is not None and unchanged.status is TaskStatus.in_progress and unchanged.result is None
+
+    change = await store.update_task(
+        a.id, expect=TaskStatus.in_progress, status=TaskStatus.done, result="yes", artifacts=["out.txt"]
+    )
+    assert change.task.status is TaskStatus.done and change.task.result == "yes"
+    assert change.task.artifacts == ["out.txt"]
+    with pytest.raises(NotFound):
+        await store.update_task("t-missing", expect=TaskStatus.ready, status=TaskStatus.done)
+
+
+async def test_concurrent_conditional_updates_have_one_winner(kit: StoreKit, store: Store, make_session: Maker) -> None:
+    worker = await make_session("worker")
+    a = task("a")
+    await store.create_tasks([a])
+    await store.claim_task(worker.id, 1)
+    stores = [store, *[await kit.open() for _ in range(3)]]
+    outcomes: list[str] = []
+
+    async def finish(s: Store, result: str) -> None:
+        try:
+            await s.update_task(a.id, expect=TaskStatus.in_progress, status=TaskStatus.done, result=result)
+            outcomes.append(result)
+        except Conflict:
+            outcomes.append("conflict")
+
+    async with anyio.create_task_group() as tg:
+        for i, s in enumerate(stores * 2):
+            tg.start_soon(finish, s, f"r{i}")
+
+    winners = [o for o in outcomes if o != "conflict"]
+    assert len(winners) == 1 and len(outcomes) == 8
+    final = await store.get_task(a.id)
+    assert final is not None and final.result == winners[0]
+
+
+async def test_done_readies_dependents_whose_dependencies_are_all_done(store: Store, make_session: Maker) -> None:
+    worker = await make_session("worker")
+    a, b = task("a"), task("b")
+    c = task("c", depends_on=[a, b])
+    await store.create_tasks([a, b, c])
+
+    for t in (a, b):
+        await store.update_task(t.id, expect=TaskStatus.ready, status=TaskStatus.in_progress, assignee_id=worker.id)
+    first = await store.update_task(a.id, expect=TaskStatus.in_progress, status=TaskStatus.done)
+    second = await store.update_task(b.id, expect=TaskStatus.in_progress, status=TaskStatus.done)
+
+    assert first.now_ready == []
+    assert [t.title for t in second.now_ready] == ["c"]
+    assert (await statuses(store))["c"] is TaskStatus.ready
+
+
+async def test_failure_blocks_dependents_and_a_retry_unblocks_them(store: Store) -> None:
+    a = task("a")
+    b = task("b", depends_on=[a])
+    await store.create_tasks([a, b])
+    await store.update_task(a.id, expect=TaskStatus.ready, status=TaskStatus.in_progress)
+
+    failed = await store.update_task(a.id, expect=TaskStatus.in_progress, status=TaskStatus.failed, result="boom")
+    assert [t.title for t in failed.now_blocked] == ["b"]
+    blocked = await store.get_task(b.id)
+    assert blocked is not None and blocked.blocked_on_deps and a.id in (blocked.blocked_reason or "")
+
+    retried = await store.update_task(a.id, expect=TaskStatus.failed, status=TaskStatus.ready)
+    assert retried.task.status is TaskStatus.ready
+    assert (await statuses(store))["b"] is TaskStatus.pending
+
+
+async def test_unassign_clears_the_assignee(store: Store, make_session: Maker) -> None:
+    worker = await make_session("worker")
+    a = task("a", assignee_id=worker.id)
+    await store.create_tasks([a])
+
+    change = await store.update_task(a.id, expect=TaskStatus.ready, unassign=True)
+
+    assert change.task.assignee_id is None and change.task.status is TaskStatus.ready
+
+
+async def test_release_returns_a_sessions_work_to_ready_or_fails_it_after_max_attempts(
+    store: Store, make_session: Maker
+) -> None:
+    worker, other = await make_session("worker"), await make_session("other")
+    a, b, c = task("a", priority=3), task("b", priority=2), task("c", priority=1)
+    d = task("d", depends_on=[b])
+    await store.create_tasks([a, b, c, d])
+    await store.claim_task(worker.id, 1)  # a
+    await store.claim_task(worker.id, 1)  # b
+    await store.claim_task(other.id, 1)  # c
+    # b has been attempted before: this was its last chance.
+    await store.update_task(b.id, expect=TaskStatus.in_progress, status=TaskStatus.ready, unassign=True)
+    await store.claim_task(worker.id, 1)
+
+    released = await store.release_tasks(worker.id, max_attempts=2)
+
+    assert {t.title: t.status for t in released} == {"a": TaskStatus.ready, "b": TaskStatus.failed}
+    now_stored = {t.title: t for t in await store.list_tasks()}
+    assert now_stored["a"].assignee_id is None
+    assert now_stored["c"].status is TaskStatus.in_progress  # someone else's work is untouched
+    assert now_stored["d"].status is TaskStatus.blocked
+    assert await store.release_tasks(worker.id, max_attempts=2) == []
+
+
+async def test_reports_are_kept_newest_first_and_set_the_session_status(store: Store, make_session: Maker) -> None:
+    worker = await make_session("worker")
+    a = task("a")
+    await store.create_tasks([a])
+    for i, kind in enumerate([ReportKind.progress, ReportKind.blocked]):
+        await store.add_report(
+            ReportRecord(
+                id=new_id("r"),
+                session_id=worker.id,
+                task_id=a.id if i else None,
+                kind=kind,
+                summary=f"report {i}",
+                artifacts=["log.txt"] if i else [],
+                percent=50.0 if i else None,
+                created_at=now(),
+            ),
+            SessionStatus.blocked if kind is ReportKind.blocked else None,
+        )
+
+    everything = await store.reports(session_id=worker.id)
+    assert [r.summary for r in everything] == ["report 1", "report 0"]
+    assert everything[0].artifacts == ["log.txt"] and everything[0].percent == 50.0
+    assert [r.summary for r in await store.reports(task_id=a.id)] == ["report 1"]
+    assert [r.summary for r in await store.reports(limit=1)] == ["report 1"]
+    session = await store.get_session(worker.id)
+    assert session is not None and session.status is SessionStatus.blocked
