@@ -83,8 +83,8 @@ def register(mcp: MCPServer[Any], rt: Runtime) -> None:
         status: Annotated[
             StatusName | None,
             Field(
-                description="New status: in_progress -> done|failed|blocked|ready; blocked -> ready; failed ->"
-                " ready (retry); cancelled is for coordinators."
+                description="New status: in_progress -> done|failed|blocked|ready; blocked -> in_progress (its"
+                " assignee resumes) or ready; failed -> ready (retry); cancelled is for coordinators."
             ),
         ] = None,
         result: Annotated[str | None, Field(description="What was done (required for done), or why not.")] = None,

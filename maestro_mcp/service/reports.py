@@ -36,6 +36,8 @@ TASK_STATUS = {
     ReportKind.failed: TaskStatus.failed,
     ReportKind.blocked: TaskStatus.blocked,
 }
+# Reports that say the reporter is working on its blocked task again.
+RESUMES = {ReportKind.progress, ReportKind.complete}
 TELL_PARENT = {
     ReportKind.complete: Priority.normal,
     ReportKind.blocked: Priority.high,
@@ -75,6 +77,9 @@ class ReportService:
         if percent is not None and not 0 <= percent <= 100:
             raise InvalidArgument(f"percent={percent} is out of range.", "Use 0 to 100.")
         task = await self.tasks.get(task_id) if task_id else None
+        if task is not None and kind in RESUMES and task.status is TaskStatus.blocked and task.assignee_id == caller.id:
+            # The worker was unblocked (by mail, usually) and carries on: its task is in progress again.
+            task = (await self.tasks.update(caller, task.id, status=TaskStatus.in_progress)).task
         new_status = TASK_STATUS.get(kind)
         if task is not None and new_status is not None and task.status is not new_status:
             # Validates ownership and the transition before anything is written.

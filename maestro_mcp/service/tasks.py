@@ -42,7 +42,8 @@ TRANSITIONS: dict[TaskStatus, set[TaskStatus]] = {
         TaskStatus.ready,
         TaskStatus.cancelled,
     },
-    TaskStatus.blocked: {TaskStatus.ready, TaskStatus.failed, TaskStatus.cancelled},
+    # blocked -> in_progress: its assignee takes it up again (only a task someone holds, see `update`).
+    TaskStatus.blocked: {TaskStatus.in_progress, TaskStatus.ready, TaskStatus.failed, TaskStatus.cancelled},
     TaskStatus.failed: {TaskStatus.ready, TaskStatus.cancelled},
     TaskStatus.done: set(),
     TaskStatus.cancelled: set(),
@@ -104,9 +105,10 @@ class TaskService:
         self.mail = mail
 
     # -- views ----------------------------------------------------------------
-    async def views(self, records: Sequence[TaskRecord]) -> list[Task]:
-        names: dict[str, str] = {}
-        for assignee in {r.assignee_id for r in records if r.assignee_id}:
+    async def views(self, records: Sequence[TaskRecord], known: SessionRecord | None = None) -> list[Task]:
+        """Tasks as tools show them; `known` is a session whose name need not be looked up (the caller)."""
+        names: dict[str, str] = {known.id: known.name} if known else {}
+        for assignee in {r.assignee_id for r in records if r.assignee_id and r.assignee_id not in names}:
             session = await self.store.get_session(assignee)
             names[assignee] = session.name if session else assignee
         return [
@@ -282,7 +284,7 @@ class TaskService:
         if not 1 <= limit <= 500:
             raise InvalidArgument(f"limit={limit} is out of range.", "Use 1 to 500.")
         if not claim:
-            return Ready(await self.views(await self.store.ready_tasks(caller.id, limit)), None)
+            return Ready(await self.views(await self.store.ready_tasks(caller.id, limit), caller), None)
         outcome = await self.store.claim_task(caller.id, limit)
         if outcome.claimed is not None:
             # `caller` is the record the server cached at start; a report since may have set the
@@ -290,8 +292,8 @@ class TaskService:
             current = await self.store.get_session(caller.id)
             if current is not None and current.status is not SessionStatus.working:
                 await self.store.set_session_status(caller.id, SessionStatus.working)
-        claimed = await self.view(outcome.claimed) if outcome.claimed else None
-        return Ready(await self.views(outcome.ready), claimed, outcome.skipped)
+        claimed = (await self.views([outcome.claimed], caller))[0] if outcome.claimed else None
+        return Ready(await self.views(outcome.ready, caller), claimed, outcome.skipped)
 
     # -- updates --------------------------------------------------------------
     async def update(
@@ -320,6 +322,12 @@ class TaskService:
                     f"Task {task.id} cannot go from {task.status.value} to {status.value}.",
                     f"From {task.status.value} it can go to: {options}.",
                 )
+            if status is TaskStatus.in_progress and not await self._resumable(task):
+                raise Conflict(
+                    f"Task {task.id} is blocked and nobody holds it, or it still waits on a dependency:"
+                    " it cannot be taken up again directly.",
+                    "Set it to ready; a worker then claims it with task_ready(claim=true).",
+                )
             if status in COORDINATOR_ONLY and not is_coordinator:
                 raise Forbidden(f"Only a coordinator may set a task to {status.value}.", "Report blocked instead.")
             if status is TaskStatus.done and not (result or task.result or "").strip():
@@ -335,6 +343,13 @@ class TaskService:
         )
         await self.announce(caller, change)
         return change
+
+    async def _resumable(self, task: TaskRecord) -> bool:
+        """A blocked task its assignee may take up again: held by someone, every dependency done."""
+        if task.assignee_id is None or task.blocked_on_deps:
+            return False
+        deps = await self.store.get_tasks(task.depends_on) if task.depends_on else {}
+        return all(d.status is TaskStatus.done for d in deps.values())
 
     async def _release_on_ready(self, task: TaskRecord) -> bool:
         """Whether a task going back to ready should lose its assignee.
