@@ -29,7 +29,7 @@ from maestro_mcp.errors import MaestroError
 from maestro_mcp.plans import parse_yaml
 from maestro_mcp.service import Services
 from maestro_mcp.store import ALL, create_store
-from maestro_mcp.view import collect, render
+from maestro_mcp.view import collect, follow, render
 
 DEADLINE_S = 55.0
 CRASH_TASK = "api"
@@ -96,13 +96,11 @@ class Demo:
 
     async def watch(self, svc: Services) -> None:
         """Re-render the live view whenever the store changes (at most ~10 times a second)."""
-        assert self.live is not None
-        async with svc.store.subscribe(ALL) as bell:
-            while not self.finished.is_set():
-                self.live.update(render(await collect(svc), title="maestro demo"))
-                await bell.wait(1.0)
-                await anyio.sleep(0.1)
-        self.live.update(render(await collect(svc), title="maestro demo"))
+        live = self.live
+        assert live is not None
+        await follow(
+            svc, lambda status: live.update(render(status, title="maestro demo")), until=self.finished, refresh_s=1.0
+        )
 
 
 async def run_demo(keep: bool = True) -> int:

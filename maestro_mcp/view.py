@@ -8,9 +8,11 @@ a few times a second, never by polling fast.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
@@ -18,6 +20,7 @@ from rich.text import Text
 
 from maestro_mcp.models import Directive, SessionInfo, Task, TaskStatus, ThreadMessage
 from maestro_mcp.service import Services
+from maestro_mcp.store import ALL
 
 STATUS_STYLE = {
     "working": "green",
@@ -96,16 +99,18 @@ def _styled(value: str) -> Text:
 
 def render(status: Status, title: str = "maestro") -> RenderableType:
     sessions = Table(expand=True, box=None, pad_edge=False)
-    for column, width in (
-        ("session", 10),
-        ("role", 11),
-        ("agent", 6),
-        ("status", 11),
-        ("current task", None),
-        ("last report", None),
-        ("unread", 6),
+    # The short columns keep their width; current task and last report share (and give up) the rest,
+    # so a long title is cut with an ellipsis instead of squeezing `unread` out of sight.
+    for column, ratio in (
+        ("session", None),
+        ("role", None),
+        ("agent", None),
+        ("status", None),
+        ("current task", 1),
+        ("last report", 1),
+        ("unread", None),
     ):
-        sessions.add_column(column, overflow="ellipsis", no_wrap=True, min_width=width)
+        sessions.add_column(column, overflow="ellipsis", no_wrap=True, ratio=ratio, min_width=4 if ratio else None)
     for s in status.sessions:
         sessions.add_row(
             s.name,
@@ -121,7 +126,7 @@ def render(status: Status, title: str = "maestro") -> RenderableType:
         waves[task.wave].append(task)
     plan = Table(expand=True, box=None, pad_edge=False, show_header=False)
     plan.add_column("wave", no_wrap=True)
-    plan.add_column("tasks")
+    plan.add_column("tasks", ratio=1)
     for wave in sorted(waves):
         line = Text()
         for task in waves[wave]:
@@ -151,3 +156,25 @@ def render(status: Status, title: str = "maestro") -> RenderableType:
         parts.append(Panel(steering, title="operator steering", title_align="left"))
     parts.append(Text(footer, style="dim"))
     return Panel(Group(*parts), title=title, title_align="left")
+
+
+async def follow(
+    svc: Services,
+    show: Callable[[Status], None],
+    *,
+    until: anyio.Event | None = None,
+    refresh_s: float = 5.0,
+    pace_s: float = 0.1,
+) -> None:
+    """Show the status now and again after every store change, until `until` is set (or forever).
+
+    Wake-ups come from the store's notifier (start `store.listen(ALL, ...)` to hear other processes);
+    `refresh_s` only keeps ages current when nothing happens, and `pace_s` caps redraws at a few a second.
+    """
+    async with svc.store.subscribe(ALL) as bell:
+        while True:
+            show(await collect(svc))
+            if until is not None and until.is_set():
+                return
+            await bell.wait(refresh_s)
+            await anyio.sleep(pace_s)

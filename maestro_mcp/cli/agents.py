@@ -142,7 +142,8 @@ def init(
         write_files(writes)
         for line in lines:
             typer.echo(line)
-        typer.echo("agents started here (claude, codex, gemini) now have the maestro tools.")
+        ready = "claude, gemini" if any("to give Codex" in line for line in lines) else "claude, codex, gemini"
+        typer.echo(f"agents started here ({ready}) now have the maestro tools.")
 
 
 def _launch(

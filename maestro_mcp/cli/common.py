@@ -68,6 +68,16 @@ async def operator(svc: Services) -> SessionRecord:
         return again
 
 
+INTERRUPTED = "interrupted; every change is a whole transaction, so the store is consistent."
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """The one error a task group wrapped (commands that start one, like `stop`, get it wrapped)."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
 def run(fn: Callable[[], Awaitable[T]]) -> T:
     """Run a command body; expected failures become one clear line on stderr and exit code 1."""
     try:
@@ -75,4 +85,11 @@ def run(fn: Callable[[], Awaitable[T]]) -> T:
     except MaestroError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
-        raise fail("interrupted; every change is a whole transaction, so the store is consistent.", 130) from None
+        raise fail(INTERRUPTED, 130) from None
+    except BaseExceptionGroup as group:
+        inner = _unwrap(group)
+        if isinstance(inner, MaestroError):
+            raise fail(str(inner)) from None
+        if isinstance(inner, KeyboardInterrupt) or group.subgroup(KeyboardInterrupt) is not None:
+            raise fail(INTERRUPTED, 130) from None
+        raise

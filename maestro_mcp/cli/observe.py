@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ from maestro_mcp.models import Priority
 from maestro_mcp.service import snapshot
 from maestro_mcp.service.workers import WorkerService
 from maestro_mcp.store import ALL
-from maestro_mcp.view import collect, render
+from maestro_mcp.view import collect, follow, render
 
 
 @app.command()
@@ -47,11 +48,7 @@ def watch() -> None:
         async with services() as svc, anyio.create_task_group() as tg:
             await svc.store.listen(ALL, tg)
             with Live(render(await collect(svc)), refresh_per_second=8) as live:
-                async with svc.store.subscribe(ALL) as bell:
-                    while True:
-                        await bell.wait(5.0)  # rings on every commit; the timeout only refreshes ages
-                        live.update(render(await collect(svc)))
-                        await anyio.sleep(0.1)  # at most ~10 redraws a second
+                await follow(svc, lambda status: live.update(render(status)))
 
     try:
         run(body)
@@ -87,7 +84,9 @@ app.add_typer(mail_app, name="mail")
 
 
 @mail_app.command("ls")
-def mail_ls(limit: Annotated[int, typer.Option(help="How many of the newest messages.")] = 20) -> None:
+def mail_ls(
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many of the newest messages.")] = 20,
+) -> None:
     """The newest mail of the whole project with each recipient's receipt (does not mark anything read)."""
 
     async def body() -> None:
@@ -200,9 +199,17 @@ def export_store(
     text = run(body)
     if output is None:
         sys.stdout.write(text)
-    else:
-        output.write_text(text, encoding="utf-8")
-        typer.echo(f"wrote {output}", err=True)
+        return
+    # Written beside the target and renamed into place: an interrupted export never leaves half a file.
+    partial = output.with_name(f".{output.name}.partial")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(output)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
+    typer.echo(f"wrote {output}", err=True)
 
 
 @app.command("import")

@@ -14,7 +14,7 @@ from .runtime import Runtime
 RoleName = Literal["coordinator", "worker", "operator"]
 StatusName = Literal["spawning", "working", "idle", "blocked", "needs_input", "done", "failed", "exited", "stopped"]
 
-FINISHED = (TaskStatus.done, TaskStatus.cancelled)
+FINISHED = (TaskStatus.done, TaskStatus.cancelled, TaskStatus.failed)
 
 
 def register(mcp: MCPServer[Any], rt: Runtime) -> None:
@@ -26,8 +26,11 @@ def register(mcp: MCPServer[Any], rt: Runtime) -> None:
         operator's active directives. Call it first, and again whenever you are unsure what to do."""
         async with rt.call(ctx) as me:
             me = await services.sessions.get(me.id)
-            coordinator = await services.sessions.coordinator(me)
             parent = await services.store.get_session(me.parent_id) if me.parent_id else None
+            # The coordinator is the nearest coordinator above: usually the parent, already in hand.
+            coordinator = parent
+            if parent is not None and parent.role is not Role.coordinator:
+                coordinator = await services.sessions.coordinator(parent)
             return WhoAmI(
                 session_id=me.id,
                 name=me.name,
@@ -36,7 +39,7 @@ def register(mcp: MCPServer[Any], rt: Runtime) -> None:
                 parent=parent.name if parent else None,
                 coordinator=coordinator.name if coordinator else None,
                 coordinator_live=coordinator.live if coordinator else None,
-                siblings=await services.sessions.siblings(me),
+                siblings=await services.sessions.siblings(me, parent),
                 tasks=await services.tasks.views(
                     [t for t in await services.store.list_tasks(assignee_id=me.id) if t.status not in FINISHED]
                 ),

@@ -15,6 +15,8 @@ FORMAT = "maestro-snapshot"
 VERSION = 1
 # Columns stored as 0/1 by SQLite and as booleans elsewhere: a snapshot always holds integers.
 BOOLEAN_COLUMNS = {("tasks", "blocked_on_deps"), ("directives", "priority")}
+# Every column holds text, a number or NULL; anything else in a row is a damaged snapshot.
+SCALARS = (str, int, float, type(None))
 
 
 def _portable(table: str, row: dict[str, Any]) -> dict[str, Any]:
@@ -53,6 +55,14 @@ def parse(text: str, source: str) -> dict[str, Any]:
     unknown = set(tables) - set(TABLES)
     if unknown:
         raise InvalidArgument(f"{source}: unknown tables {', '.join(sorted(unknown))}.")
+    for table, rows in tables.items():
+        for n, row in enumerate(rows, 1):
+            bad = sorted(k for k, v in row.items() if not isinstance(v, SCALARS))
+            if bad:
+                raise InvalidArgument(
+                    f"{source}: {table} row {n} has values that are not plain text or numbers: {', '.join(bad)}.",
+                    "Pass an unmodified file written by `maestro export`.",
+                )
     return doc
 
 
