@@ -73,6 +73,16 @@ def _steering(directives: Sequence[Directive]) -> str:
     return "\n".join(f"- {'[PRIORITY] ' if d.priority else ''}{d.text}" for d in directives)
 
 
+def _workspace(session: SessionRecord) -> str:
+    where = session.workspace or "the project directory"
+    if session.isolation == "worktree" and session.branch:
+        return (
+            f"Your own git worktree, {where}, on branch `{session.branch}`. Commit your changes there before you"
+            " report a task complete: `maestro merge` merges committed work only."
+        )
+    return f"{where}, shared with your team mates: keep to the files you own."
+
+
 def render(ctx: ManifestContext, project_root: Path | None) -> str:
     kind = "coordinator" if ctx.session.role is Role.coordinator else "worker"
     template = _read("templates", kind, project_root, "templates") or ""
@@ -89,6 +99,7 @@ def render(ctx: ManifestContext, project_root: Path | None) -> str:
         "profile": f"\n## Your role\n{ctx.profile}\n" if ctx.profile else "",
         "tasks": _tasks(ctx.tasks),
         "files": "\n".join(f"- {f}" for f in files) or "None declared.",
+        "workspace": _workspace(ctx.session),
         "siblings": siblings or "No team mates yet.",
         "steering": _steering(ctx.steering),
         "team": f"\n## The team to build\n{ctx.team}\n" if ctx.team else "",

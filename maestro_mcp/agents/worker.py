@@ -77,6 +77,14 @@ async def run() -> int:
                 percent=10,
             )
             written = _write(task, name)
+            await agent.call(
+                "report_progress",
+                kind="complete",
+                task_id=task["id"],
+                artifacts=written,
+                summary=f"{task['title']}: wrote {', '.join(written) or 'no files'}",
+            )
+            # After the task is done: a sibling woken by this mail finds its dependents ready.
             with contextlib.suppress(ToolCallError):  # no live siblings to tell
                 await agent.call(
                     "mail_send",
@@ -86,13 +94,6 @@ async def run() -> int:
                     priority="low",
                     task_id=task["id"],
                 )
-            await agent.call(
-                "report_progress",
-                kind="complete",
-                task_id=task["id"],
-                artifacts=written,
-                summary=f"{task['title']}: wrote {', '.join(written) or 'no files'}",
-            )
             done += 1
         await agent.call("report_progress", kind="complete", summary=f"{name} is finished after {done} task(s)")
     return 0

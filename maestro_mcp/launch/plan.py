@@ -126,7 +126,13 @@ def build_plan(req: LaunchRequest) -> LaunchPlan:
     mcp_config, files = _mcp(req, maestro_dir)
     # Only a launcher that runs `{script}` needs one; a project's own env-style agent may not.
     if not req.script and any("{script}" in arg for arg in mode.argv):
-        raise InvalidArgument("A script agent needs a script: use agent='script:path/to/agent.py'.")
+        if d.name == "script":
+            raise InvalidArgument("A script agent needs a script: use agent='script:path/to/agent.py'.")
+        raise InvalidArgument(
+            f"Launcher definition {d.source}: field `{req.mode}.argv` uses {{script}}, which only the script"
+            " launcher fills.",
+            "Remove {script}, or run the script with agent='script:path/to/agent.py'.",
+        )
     prompt = d.prompt
     if mode.prompt_with_manifest:
         prompt = f"{req.manifest}\n\n{prompt}".strip()

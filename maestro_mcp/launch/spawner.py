@@ -24,6 +24,7 @@ from maestro_mcp.errors import NotFound
 from maestro_mcp.launch.plan import FileWrite, LaunchPlan
 
 OnExit = Callable[[str, int], Awaitable[None]]
+KILL_WAIT_S = 5.0
 
 
 def write_files(files: list[FileWrite]) -> None:
@@ -138,17 +139,24 @@ class Spawner:
             await self.on_exit(session_id, code)
 
     async def terminate(self, session_id: str, pid: int, grace_s: float) -> None:
-        """SIGTERM the child's group, then SIGKILL after `grace_s` if it is still there."""
+        """SIGTERM the child's group, then SIGKILL after `grace_s` if it is still there; return once it is gone."""
         if not signal_group(pid, signal.SIGTERM):
             return
-        process = self._children.get(session_id)
-        with anyio.move_on_after(grace_s):
-            if process is not None:
-                await process.wait()
-                return
-            await wait_pid(pid)  # a child of an earlier server process
+        if await self._gone(session_id, pid, grace_s):
             return
         signal_group(pid, signal.SIGKILL)
+        # SIGKILL cannot be refused, but it takes effect asynchronously: report a stop only once it has.
+        await self._gone(session_id, pid, KILL_WAIT_S)
+
+    async def _gone(self, session_id: str, pid: int, within_s: float) -> bool:
+        process = self._children.get(session_id)
+        with anyio.move_on_after(within_s):
+            if process is not None:
+                await process.wait()
+            else:
+                await wait_pid(pid)  # a child of an earlier server process
+            return True
+        return False
 
     async def kill_all(self) -> None:
         for process in list(self._children.values()):

@@ -39,6 +39,10 @@ async def create(project_root: Path, name: str) -> tuple[Path, str]:
         raise Conflict(f"A worktree already exists at {path}.", "Choose another worker name.")
     branch = branch_for(name)
     path.parent.mkdir(parents=True, exist_ok=True)
+    ignore = anyio.Path(project_root / ".maestro" / ".gitignore")
+    if not await ignore.exists():
+        # Else the project's `git add -A` would take the worktrees in as embedded repositories (and the store).
+        await ignore.write_text("# maestro's own state: never part of the project's commits\n*\n", encoding="utf-8")
     await git(project_root, "worktree", "add", "-b", branch, str(path), "HEAD")
     return path, branch
 
@@ -47,6 +51,17 @@ async def remove(project_root: Path, path: Path, branch: str | None) -> None:
     await git(project_root, "worktree", "remove", "--force", str(path), check=False)
     if branch:
         await git(project_root, "branch", "-D", branch, check=False)
+
+
+async def uncommitted(path: Path) -> list[str]:
+    """Files changed but not committed in a worktree (what `maestro merge` cannot bring back)."""
+    try:
+        result = await git(path, "status", "--porcelain", "--untracked-files=all", check=False)
+    except OSError:  # the worktree is gone
+        return []
+    if result.returncode != 0:
+        return []
+    return [line[3:] for line in result.stdout.decode(errors="replace").splitlines() if line.strip()]
 
 
 async def merge(project_root: Path, branch: str) -> list[str]:

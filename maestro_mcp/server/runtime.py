@@ -121,9 +121,10 @@ class ProcessIdentity:
             return
         if session.spawner_pid not in (None, os.getpid()) and pid_alive(session.spawner_pid):
             return
-        if workers is not None and session.role is Role.coordinator:
-            await workers.on_coordinator_end(session)
-        await self.services.sessions.end(session, SessionStatus.exited, None, "Its server process has stopped.")
+        ended = await self.services.sessions.end(session, SessionStatus.exited, None, "Its server process has stopped.")
+        if ended is not None and workers is not None and ended.role is Role.coordinator:
+            # Ended first: a worker told of it sees `coordinator_live: false` in whoami at once.
+            await workers.on_coordinator_end(ended)
 
 
 class Runtime:

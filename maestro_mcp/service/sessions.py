@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 
 from maestro_mcp.config import max_attempts
-from maestro_mcp.errors import AuthError, InvalidArgument, NotFound
+from maestro_mcp.errors import AuthError, Conflict, InvalidArgument, NotFound
 from maestro_mcp.ids import hash_token, new_id, new_token, token_matches
-from maestro_mcp.models import Priority, Role, SessionInfo, SessionRecord, SessionStatus, TaskStatus, iso, now
+from maestro_mcp.models import (
+    Priority,
+    Role,
+    SessionInfo,
+    SessionRecord,
+    SessionStatus,
+    TaskRecord,
+    TaskStatus,
+    iso,
+    now,
+)
 from maestro_mcp.store import Store
 
 from .mail import SCOPES, MailService, coordinator_of
@@ -121,11 +132,13 @@ class SessionService:
         if ended is None:
             return None
         released = await self.store.release_tasks(ended.id, max_attempts())
+        freed = await self._unreserve(ended)
         if ended.parent_id is None:
             return ended
         parent = await self.store.get_session(ended.parent_id)
-        if parent is None or not parent.live:
+        if parent is None:
             return ended
+        # Told even when the parent has ended too: a coordinator resumed by a new server reads it then.
         code = "" if exit_code is None else f" with exit code {exit_code}"
         lines = [f"{ended.name} ({ended.role.value}, {ended.agent}) has {status.value}{code}."]
         if reason:
@@ -133,10 +146,12 @@ class SessionService:
         for task in released:
             fate = "back to ready" if task.status is TaskStatus.ready else task.status.value
             lines.append(f"Task {task.id} ({task.title}) released: {fate} after {task.attempts} attempt(s).")
+        for task in freed:
+            lines.append(f"Task {task.id} ({task.title}) was reserved for it and is unassigned again.")
         last = await self.store.reports(session_id=ended.id, limit=1)
         if last:
             lines.append(f"Last report ({last[0].kind.value}): {last[0].summary}")
-        abnormal = status is SessionStatus.failed or bool(exit_code) or bool(released)
+        abnormal = status is SessionStatus.failed or bool(exit_code) or bool(released) or bool(freed)
         await self.mail.send_event(
             ended,
             [parent],
@@ -146,8 +161,23 @@ class SessionService:
         )
         return ended
 
-    async def infos(self, records: list[SessionRecord]) -> list[SessionInfo]:
-        names = {s.id: s.name for s in await self.store.list_sessions()} if records else {}
+    async def _unreserve(self, ended: SessionRecord) -> list[TaskRecord]:
+        """Tasks reserved for an ended session but never started: nobody else could claim them, so they
+        go back to the pool."""
+        freed = []
+        for task in await self.store.list_tasks(assignee_id=ended.id):
+            if task.status in (TaskStatus.pending, TaskStatus.ready, TaskStatus.blocked):
+                with contextlib.suppress(Conflict):  # it moved on meanwhile: leave it
+                    freed.append((await self.store.update_task(task.id, expect=task.status, unassign=True)).task)
+        return freed
+
+    async def infos(
+        self, records: list[SessionRecord], everyone: list[SessionRecord] | None = None
+    ) -> list[SessionInfo]:
+        """Public views of `records`; `everyone` (all sessions), when the caller has it, spares a query."""
+        if everyone is None:
+            everyone = await self.store.list_sessions() if any(r.parent_id for r in records) else []
+        names = {s.id: s.name for s in everyone}
         return [self.info(r, names.get(r.parent_id) if r.parent_id else None) for r in records]
 
     @staticmethod
@@ -165,13 +195,20 @@ class SessionService:
         )
 
     async def list_infos(self, role: Role | None = None, status: SessionStatus | None = None) -> list[SessionInfo]:
-        return await self.infos(await self.store.list_sessions(role=role, status=status))
+        # One query: the parents' names come from the same list the filter is applied to.
+        everyone = await self.store.list_sessions()
+        chosen = [s for s in everyone if (role is None or s.role is role) and (status is None or s.status is status)]
+        return await self.infos(chosen, everyone)
 
-    async def siblings(self, caller: SessionRecord) -> list[SessionInfo]:
+    async def siblings(self, caller: SessionRecord, parent: SessionRecord | None = None) -> list[SessionInfo]:
+        """The other children of the caller's parent. Pass the parent if you have it: it names them all."""
         if caller.parent_id is None:
             return []
+        if parent is None or parent.id != caller.parent_id:
+            parent = await self.store.get_session(caller.parent_id)
         peers = await self.store.list_sessions(parent_id=caller.parent_id)
-        return await self.infos([p for p in peers if p.id != caller.id])
+        parent_name = parent.name if parent is not None else None
+        return [self.info(p, parent_name) for p in peers if p.id != caller.id]
 
     async def coordinator(self, caller: SessionRecord) -> SessionRecord | None:
         return await coordinator_of(self.store, caller)

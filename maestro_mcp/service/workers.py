@@ -9,6 +9,7 @@ are released, and the coordinator gets an `event` mail.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -175,8 +176,24 @@ class WorkerService:
             )
         final_name = await self._name(name, kind)
         tasks = await self._tasks_for(task_ids)
-        python = sys.executable
-        resolve_binary(definition.binary.replace("{python}", python), self.base_env, definition.install)
+        request = LaunchRequest(
+            definition=definition,
+            session_id="",
+            token="",
+            name=final_name,
+            manifest="",
+            workspace=self.project_root,
+            project_root=self.project_root,
+            db=self.db,
+            base_env=self.base_env,
+            model=model,
+            script=script,
+            python=sys.executable,
+        )
+        # The planner is pure: a draft with a placeholder identity refuses a definition that cannot be
+        # planned, and a missing CLI, before anything (session, worktree, process) exists.
+        draft = build_plan(request)
+        resolve_binary(draft.argv[0], draft.env, definition.install)
 
         workspace, branch = self.project_root, None
         if isolation == "worktree":
@@ -202,19 +219,13 @@ class WorkerService:
                 await self.store.update_task(task.id, expect=task.status, assignee_id=session.id)
                 assigned.append(task)
             plan = build_plan(
-                LaunchRequest(
-                    definition=definition,
+                dataclasses.replace(
+                    request,
                     session_id=session.id,
                     token=registered.token,
                     name=session.name,
                     manifest=await self.manifest_for(session),
                     workspace=workspace,
-                    project_root=self.project_root,
-                    db=self.db,
-                    base_env=self.base_env,
-                    model=model,
-                    script=script,
-                    python=python,
                 )
             )
             pid = await self.spawner.start(session.id, plan, definition.install)
@@ -276,6 +287,9 @@ class WorkerService:
         reason = self._stopping.pop(session_id, None)
         if reason is not None:
             status = SessionStatus.stopped if reason != "spawn failed" else SessionStatus.failed
+        elif session.status is SessionStatus.stopped:
+            # Another process (`maestro stop`, a restarted coordinator) asked it to stop.
+            status, reason = SessionStatus.stopped, "It was asked to stop."
         else:
             status = SessionStatus.exited if code == 0 else SessionStatus.failed
         note = reason or (f"Its output is in {session.log_path}." if session.log_path else "")
@@ -320,6 +334,8 @@ class WorkerService:
             return target
         why = reason.strip() or "your coordinator asked you to stop"
         self._stopping[target.id] = f"Stopped by {caller.name}: {why}"
+        # Recorded in the store too, so a spawner in another process reports `stopped`, not a crash.
+        await self.store.set_session_status(target.id, SessionStatus.stopped)
         await self.mail.send_event(
             caller,
             [target],
