@@ -20,6 +20,7 @@ from maestro_mcp.service.workers import WorkerService
 from maestro_mcp.store import Store, create_store
 
 from . import build_server
+from .pipes import run_stdio
 from .runtime import ProcessIdentity, Registration, Runtime
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ async def _serve(store: Store, location: str, registration: Registration, env: E
         server = build_server(Runtime(services, identity, workers))
         tg.start_soon(_on_signal, tg.cancel_scope)
         try:
-            await server.run_stdio_async()
+            await run_stdio(server)
         finally:
             # stdin closed or a signal: the agent is gone, and so is its session.
             with anyio.CancelScope(shield=True):

@@ -65,8 +65,8 @@ def register(mcp: MCPServer[Any], rt: Runtime) -> None:
         """Your mail, unread first (critical -> low, then oldest). Returns at once; what it returns is
         marked delivered. To block until mail arrives, use mail_wait instead of calling this in a loop."""
         async with rt.call(ctx) as me:
-            messages, remaining = await mail.inbox(me, limit, unread_only)
-            return Inbox(messages=messages, remaining=remaining, unread=await mail.unread(me))
+            batch = await mail.inbox(me, limit, unread_only)
+            return Inbox(messages=batch.messages, remaining=batch.remaining, unread=batch.unread)
 
     @mcp.tool()
     async def mail_wait(
@@ -80,8 +80,8 @@ def register(mcp: MCPServer[Any], rt: Runtime) -> None:
         """Block until mail arrives for you, then return the whole batch (critical first). Wakes within
         milliseconds of a send. This is how a coordinator hears reports and events: loop on it."""
         async with rt.call(ctx) as me:
-            messages, timed_out = await mail.wait(me, timeout_s, max_messages)
-            return Waited(messages=messages, timed_out=timed_out, unread=await mail.unread(me))
+            batch = await mail.wait(me, timeout_s, max_messages)
+            return Waited(messages=batch.messages, timed_out=batch.timed_out, unread=batch.unread)
 
     @mcp.tool()
     async def mail_thread(

@@ -25,7 +25,8 @@ def register(mcp: MCPServer[Any], rt: Runtime) -> None:
         """Who you are in this team: your session, role, coordinator, siblings, assigned tasks and the
         operator's active directives. Call it first, and again whenever you are unsure what to do."""
         async with rt.call(ctx) as me:
-            me = await services.sessions.get(me.id)
+            # `me` is this server's own record: what whoami shows of it (name, role, agent, parent, directive)
+            # is fixed when the session is registered, so it is not read again. Everything else is.
             parent = await services.store.get_session(me.parent_id) if me.parent_id else None
             # The coordinator is the nearest coordinator above: usually the parent, already in hand.
             coordinator = parent

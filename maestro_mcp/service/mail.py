@@ -44,6 +44,20 @@ async def coordinator_of(store: Store, session: SessionRecord) -> SessionRecord 
     return None
 
 
+def nothing_unread() -> Unread:
+    return Unread(count=0, urgent=False)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Mail just handed to its recipient (now `delivered`), and what is still unread after it."""
+
+    messages: list[Message]
+    remaining: int
+    unread: Unread
+    timed_out: bool = False
+
+
 @dataclass(frozen=True)
 class SendResult:
     message_id: str
@@ -212,7 +226,7 @@ class MailService:
     async def unread(self, caller: SessionRecord) -> Unread:
         return await self.store.unread(caller.id)
 
-    async def inbox(self, caller: SessionRecord, limit: int, unread_only: bool) -> tuple[list[Message], int]:
+    async def inbox(self, caller: SessionRecord, limit: int, unread_only: bool) -> Batch:
         _check_batch("limit", limit)
         with anyio.CancelScope(shield=True):  # what is marked delivered must reach the result
             messages, remaining = await self.store.take_unread(caller.id, limit)
@@ -221,10 +235,10 @@ class MailService:
             taken = {m.message_id for m in messages}
             seen = [m for m in await self.store.recent_read(caller.id, limit) if m.message_id not in taken]
             messages += seen[: limit - len(messages)]
-        return messages, remaining
+        return Batch(messages, remaining, await self._unread_after(caller, remaining))
 
-    async def wait(self, caller: SessionRecord, timeout_s: float, max_messages: int) -> tuple[list[Message], bool]:
-        """Block until unread mail exists, then take it; `(messages, timed_out)`."""
+    async def wait(self, caller: SessionRecord, timeout_s: float, max_messages: int) -> Batch:
+        """Block until unread mail exists, then take it (or time out with nothing)."""
         if not 0 <= timeout_s <= MAX_WAIT_S:
             raise InvalidArgument(
                 f"timeout_s={timeout_s} is out of range.",
@@ -236,13 +250,20 @@ class MailService:
         async with self.store.subscribe(mail_topic(caller.id)) as bell:
             while True:
                 with anyio.CancelScope(shield=True):
-                    messages, _ = await self.store.take_unread(caller.id, max_messages)
+                    messages, remaining = await self.store.take_unread(caller.id, max_messages)
                 if messages:
-                    return messages, False
+                    return Batch(messages, remaining, await self._unread_after(caller, remaining))
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    return [], True
+                    return Batch([], 0, nothing_unread(), timed_out=True)
                 await bell.wait(min(left, SAFETY_POLL_S))
+
+    async def _unread_after(self, caller: SessionRecord, remaining: int) -> Unread:
+        """The caller's unread mail after a take. `remaining` was counted in the take's own transaction,
+        so when it is zero there is nothing to look up: this keeps a wake-up to two store round trips."""
+        if remaining == 0:
+            return nothing_unread()
+        return await self.store.unread(caller.id)
 
     async def thread(self, caller: SessionRecord, thread_id: str) -> list[ThreadMessage]:
         # The caller is being shown these messages now: for its own receipts, that is delivery.

@@ -41,10 +41,17 @@ def mail_topic(session_id: str) -> str:
     return f"mail:{session_id}"
 
 
+# Receipts changing (mail shown, acked) matter only to humans watching: their processes listen as "_all".
+RECEIPTS = "receipts"
+WATCHERS = "_all"
+
+
 def topic_owner(topic: str) -> str:
-    """The session a topic concerns, or ALL for store-wide topics such as ``tasks``."""
+    """The session a topic concerns, WATCHERS for receipts, or ALL for store-wide topics such as ``tasks``."""
     kind, _, owner = topic.partition(":")
-    return owner if kind == "mail" and owner else ALL
+    if kind == "mail" and owner:
+        return owner
+    return WATCHERS if topic == RECEIPTS else ALL
 
 
 class Subscription:

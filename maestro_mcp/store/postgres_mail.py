@@ -25,7 +25,7 @@ from maestro_mcp.models import (
     now,
 )
 
-from .notify import mail_topic
+from .notify import RECEIPTS, mail_topic
 from .postgres_base import PgOps, Tx
 
 _MESSAGE_COLUMNS = (
@@ -177,6 +177,7 @@ class PostgresMail(PgOps):
             )
             if not rows:
                 return [], 0
+            await tx.notify([RECEIPTS])
             remaining = (await self._unread_on(tx.conn, session_id)).count
             return [_message(r) for r in rows], remaining
 
@@ -234,6 +235,8 @@ class PostgresMail(PgOps):
                 session_id,
                 thread_id,
             )
+            if count(status):
+                await tx.notify([RECEIPTS])
             return count(status)
 
         return await self._write(mark, idempotent=True)
@@ -273,6 +276,7 @@ class PostgresMail(PgOps):
                 session_id,
                 seqs,
             )
+            await tx.notify([RECEIPTS])
             return ids
 
         return await self._write(ack, idempotent=True)

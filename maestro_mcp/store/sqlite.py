@@ -44,7 +44,7 @@ from maestro_mcp.models import (
 )
 
 from .base import TABLES
-from .notify import Notifier, SocketTransport, Subscription, mail_topic, socket_dir_for
+from .notify import RECEIPTS, Notifier, SocketTransport, Subscription, mail_topic, socket_dir_for
 from .sqlite_schema import MIGRATIONS
 from .sqlite_tasks import SQLiteTasks
 from .worker import ConnectionThread
@@ -531,7 +531,10 @@ class SQLiteStore(SQLiteTasks):
             remaining = self._unread_sync(conn, session_id).count
             return [_message(r) for r in rows], remaining
 
-        return await self._write(take)
+        taken, remaining = await self._write(take)
+        if taken:
+            self.notifier.publish([RECEIPTS])
+        return taken, remaining
 
     async def recent_read(self, session_id: str, limit: int) -> list[Message]:
         def recent(conn: sqlite3.Connection) -> list[Message]:
@@ -569,7 +572,10 @@ class SQLiteStore(SQLiteTasks):
             )
             return cur.rowcount
 
-        return await self._write(mark)
+        marked: int = await self._write(mark)
+        if marked:
+            self.notifier.publish([RECEIPTS])
+        return marked
 
     async def ack(self, session_id: str, message_ids: Sequence[str]) -> list[str]:
         ids = list(dict.fromkeys(message_ids))
@@ -607,7 +613,9 @@ class SQLiteStore(SQLiteTasks):
             )
             return ids
 
-        return await self._write(ack)
+        acked: list[str] = await self._write(ack)
+        self.notifier.publish([RECEIPTS])
+        return acked
 
     async def recent_messages(self, limit: int) -> list[ThreadMessage]:
         def recent(conn: sqlite3.Connection) -> list[ThreadMessage]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from conftest import Maker, StoreKit
 from store_builders import new_message
+from storekit import Maker, StoreKit
 
 from maestro_mcp.errors import Forbidden, NotFound
 from maestro_mcp.models import Message, Priority, ReceiptStatus, Role

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from conftest import Maker, StoreKit
 from store_builders import new_message, session_record
+from storekit import Maker, StoreKit
 
 from maestro_mcp.ids import new_id
 from maestro_mcp.models import NewTask, TaskStatus, now

@@ -11,8 +11,8 @@ from typing import Any
 import anyio
 import asyncpg
 import pytest
-from conftest import Maker, StoreKit, drop_schema, open_kit, pg_base_url, with_params
 from store_builders import new_message
+from storekit import Maker, StoreKit, drop_schema, open_kit, pg_base_url, with_params
 
 from maestro_mcp.errors import StoreError
 from maestro_mcp.models import ReceiptStatus

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from conftest import Maker, StoreKit
 from store_builders import session_record
+from storekit import Maker, StoreKit
 
 from maestro_mcp.errors import Conflict, NotFound
 from maestro_mcp.ids import hash_token

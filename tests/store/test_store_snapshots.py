@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Maker, StoreKit, open_kit, pg_base_url
 from store_builders import new_message, task
+from storekit import Maker, StoreKit, open_kit, pg_base_url
 
 from maestro_mcp.errors import Conflict, InvalidArgument
 from maestro_mcp.ids import new_id

@@ -1,0 +1,62 @@
+"""Helpers shared by the benchmarks: the baseline server, percentiles, and a plain-text table."""
+
+from __future__ import annotations
+
+import math
+import statistics
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from mcp.client.stdio import StdioServerParameters
+
+HERE = Path(__file__).resolve().parent
+
+
+def noop_params() -> StdioServerParameters:
+    """The baseline: a bare MCP SDK server (bench/noop_server.py) with a no-op tool, over stdio."""
+    return StdioServerParameters(command=sys.executable, args=[str(HERE / "noop_server.py")])
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100) of a non-empty sample."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:8.3f}"
+
+
+class Table:
+    """Rows of p50/p90/p99 in milliseconds, with a ratio column against a named baseline row."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.rows: list[tuple[str, int, float, float, float, float, str]] = []
+
+    def add(self, name: str, samples: Sequence[float], note: str = "") -> dict[str, float]:
+        stats = {
+            "p50": percentile(samples, 50),
+            "p90": percentile(samples, 90),
+            "p99": percentile(samples, 99),
+            "mean": statistics.fmean(samples),
+        }
+        self.rows.append((name, len(samples), stats["p50"], stats["p90"], stats["p99"], stats["mean"], note))
+        return stats
+
+    def render(self) -> str:
+        width = max(len(r[0]) for r in self.rows)
+        head = f"{'':<{width}}  {'n':>6}  {'p50 ms':>8}  {'p90 ms':>8}  {'p99 ms':>8}  {'mean ms':>8}"
+        lines = [self.title, head, "-" * len(head)]
+        for name, n, p50, p90, p99, mean, note in self.rows:
+            line = f"{name:<{width}}  {n:>6}  {ms(p50)}  {ms(p90)}  {ms(p99)}  {ms(mean)}"
+            lines.append(f"{line}  {note}" if note else line)
+        return "\n".join(lines)
+
+
+def verdict(value: float, target: float, unit: str = "x") -> str:
+    """'1.12x (target <= 1.25x: met)'."""
+    ok = "met" if value <= target else "MISSED"
+    return f"{value:.2f}{unit} (target <= {target:g}{unit}: {ok})"
