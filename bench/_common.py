@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
+import os
+import secrets
 import statistics
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import asyncpg
 from mcp.client.stdio import StdioServerParameters
 
 HERE = Path(__file__).resolve().parent
@@ -60,3 +64,39 @@ def verdict(value: float, target: float, unit: str = "x") -> str:
     """'1.12x (target <= 1.25x: met)'."""
     ok = "met" if value <= target else "MISSED"
     return f"{value:.2f}{unit} (target <= {target:g}{unit}: {ok})"
+
+
+# -- backends ------------------------------------------------------------------------------------------------
+BACKENDS = ("sqlite", "postgresql")
+PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def pg_base() -> str:
+    """The PostgreSQL server the benchmarks use (MAESTRO_BENCH_PG, else MAESTRO_TEST_PG, else local `test`)."""
+    return os.environ.get("MAESTRO_BENCH_PG") or os.environ.get("MAESTRO_TEST_PG") or PG_DEFAULT
+
+
+def backends(choice: str) -> list[str]:
+    return list(BACKENDS) if choice == "both" else [choice]
+
+
+def location(backend: str, tmp: Path, name: str) -> str:
+    """A fresh store for one benchmark part: a SQLite file under `tmp`, or a new PostgreSQL schema."""
+    if backend == "sqlite":
+        return str(tmp / name / ".maestro" / "maestro.db")
+    schema = f"bench_{name}_{secrets.token_hex(4)}".replace("-", "_")
+    parts = urlsplit(pg_base())
+    query = [*parse_qsl(parts.query), ("schema", schema)]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+async def drop_location(loc: str) -> None:
+    """Remove a benchmark's PostgreSQL schema (SQLite files stay with their temp directory)."""
+    schema = dict(parse_qsl(urlsplit(loc).query)).get("schema")
+    if not loc.startswith("postgresql://") or not schema:
+        return
+    conn = await asyncpg.connect(pg_base())
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()

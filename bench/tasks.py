@@ -1,9 +1,11 @@
 """Task benchmark: maestro's task DAG as ratios against a bare MCP server, measured in the same run.
 
-    python bench/tasks.py                     # everything (well under a minute)
-    python bench/tasks.py --race-tasks 500    # a smaller claim race
+    python bench/tasks.py                        # everything, on SQLite and on PostgreSQL side by side
+    python bench/tasks.py --backend sqlite       # one backend only
+    python bench/tasks.py --race-tasks 500       # a smaller claim race
 
-One run starts, on fresh temporary stores:
+One run starts, on fresh stores of each backend (temporary SQLite files; new PostgreSQL schemas at
+MAESTRO_BENCH_PG or MAESTRO_TEST_PG, default the local `test` database, dropped afterwards):
   * a bare MCP SDK stdio server with a no-op tool (the baseline),
   * `maestro serve` processes for a coordinator and a worker,
 and measures:
@@ -31,11 +33,12 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from _common import Table, noop_params, verdict
+from _common import Table, backends, drop_location, location, noop_params, pg_base, verdict
 from anyio.streams.buffered import BufferedByteReceiveStream
 from mcp import Client
 
 from maestro_mcp.client import AgentClient, ToolCallError, serve_params
+from maestro_mcp.config import redact_url
 from maestro_mcp.models import Role, TaskSpec, TaskStatus
 from maestro_mcp.service import Services
 from maestro_mcp.store import create_store
@@ -67,10 +70,7 @@ async def open_services(db: str) -> tuple[Services, Any]:
     return Services.create(store), store
 
 
-async def ready_vs_noop(
-    tmp: Path, n_tasks: int, roots: int, rounds: int, create_runs: int, seed: int
-) -> dict[str, Any]:
-    db = str(tmp / "dag" / ".maestro" / "maestro.db")
+async def ready_vs_noop(db: str, n_tasks: int, roots: int, rounds: int, create_runs: int, seed: int) -> dict[str, Any]:
     svc, store = await open_services(db)
     try:
         boss = await svc.sessions.register(name="boss", role=Role.coordinator, agent="script")
@@ -148,8 +148,7 @@ async def race_worker(db: str, name: str) -> None:
         await stdin.readline()
 
 
-async def claim_race(tmp: Path, n_tasks: int, procs: int) -> dict[str, Any]:
-    db = str(tmp / "race" / ".maestro" / "maestro.db")
+async def claim_race(db: str, n_tasks: int, procs: int) -> dict[str, Any]:
     svc, store = await open_services(db)
     try:
         boss = await svc.sessions.register(name="boss", role=Role.coordinator, agent="script")
@@ -214,44 +213,43 @@ async def claim_race(tmp: Path, n_tasks: int, procs: int) -> dict[str, Any]:
     }
 
 
-async def main(args: argparse.Namespace) -> int:
-    tmp = Path(tempfile.mkdtemp(prefix="maestro-bench-tasks-"))
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(
-        f"maestro task benchmark  (python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {load},"
-        f" stores under {tmp})\n",
-        flush=True,
-    )
+async def run_backend(backend: str, tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Parts (a), (b) and (c) on one backend; prints as it goes, returns the figures for the comparison."""
+    print(f"=== {backend} ===\n", flush=True)
+    dag_db, race_db, alone_db = (location(backend, tmp, name) for name in ("dag", "race", "alone"))
+    try:
+        dag_run = await ready_vs_noop(dag_db, args.dag_tasks, args.roots, args.round_trips, args.create_runs, args.seed)
+        series = dag_run["series"]
+        print(
+            f"DAG of {args.dag_tasks} tasks set up in {dag_run['setup_s']:.2f} s;"
+            f" {dag_run['ready']} ready in the store, task_ready offered {dag_run['offered']}\n"
+        )
+        table = Table(f"Round trips over stdio ({args.round_trips} each, interleaved)")
+        base = table.add("no-op tool (bare MCP SDK server)", series["noop"])
+        ready = table.add(f"task_ready (no claim), {args.dag_tasks}-task DAG", series["task_ready"])
+        create = table.add("task_create, 1,000-task DAG in one call", series["task_create"])
+        print(table.render())
+        print()
+        print(
+            f"(a) task_ready / no-op     p50 {verdict(ready['p50'] / base['p50'], 3)}"
+            f"  p99 {ready['p99'] / base['p99']:.2f}x  mean {ready['mean'] / base['mean']:.2f}x"
+        )
+        print(
+            f"(b) task_create 1,000 tasks: p50 {create['p50'] * 1000:.0f} ms"
+            f" ({create['p50'] / 1000 * 1e6:.0f} µs per task, {create['p50'] / base['p50']:.0f}x one no-op round trip)"
+        )
+        print(flush=True)
 
-    dag_run = await ready_vs_noop(tmp, args.dag_tasks, args.roots, args.round_trips, args.create_runs, args.seed)
-    series = dag_run["series"]
-    print(
-        f"DAG of {args.dag_tasks} tasks set up in {dag_run['setup_s']:.2f} s;"
-        f" {dag_run['ready']} ready in the store, task_ready offered {dag_run['offered']}\n"
-    )
-    table = Table(f"Round trips over stdio ({args.round_trips} each, interleaved)")
-    base = table.add("no-op tool (bare MCP SDK server)", series["noop"])
-    ready = table.add(f"task_ready (no claim), {args.dag_tasks}-task DAG", series["task_ready"])
-    create = table.add("task_create, 1,000-task DAG in one call", series["task_create"])
-    print(table.render())
-    print()
-    print(
-        f"(a) task_ready / no-op     p50 {verdict(ready['p50'] / base['p50'], 3)}"
-        f"  p99 {ready['p99'] / base['p99']:.2f}x  mean {ready['mean'] / base['mean']:.2f}x"
-    )
-    print(
-        f"(b) task_create 1,000 tasks: p50 {create['p50'] * 1000:.0f} ms"
-        f" ({create['p50'] / 1000 * 1e6:.0f} µs per task, {create['p50'] / base['p50']:.0f}x one no-op round trip)"
-    )
-    print(flush=True)
-
-    print(
-        f"(c) claim race: {args.race_procs} `maestro serve` processes (each with its own agent process)"
-        f" over {args.race_tasks} tasks",
-        flush=True,
-    )
-    race = await claim_race(tmp, args.race_tasks, args.race_procs)
-    alone = await claim_race(tmp / "alone", args.race_tasks // 5, 1)
+        print(
+            f"(c) claim race: {args.race_procs} `maestro serve` processes (each with its own agent process)"
+            f" over {args.race_tasks} tasks",
+            flush=True,
+        )
+        race = await claim_race(race_db, args.race_tasks, args.race_procs)
+        alone = await claim_race(alone_db, args.race_tasks // 5, 1)
+    finally:
+        for loc in (dag_db, race_db, alone_db):
+            await drop_location(loc)
     print(
         f"    claimed exactly once: {race['exactly_once']} of {race['pool']}"
         f" (duplicates {race['duplicates']}; in the store in_progress with one attempt: {race['in_store']})"
@@ -267,6 +265,7 @@ async def main(args: argparse.Namespace) -> int:
     print(f"    lock errors seen by clients: {len(race['lock_errors'])}; any errors: {len(race['errors'])}")
     for error in race["errors"][:5]:
         print(f"      {error}")
+    print(flush=True)
     ok = (
         alone["exactly_once"] == alone["pool"]
         and race["exactly_once"] == race["pool"]
@@ -274,7 +273,40 @@ async def main(args: argparse.Namespace) -> int:
         and race["duplicates"] == 0
         and not race["errors"]
     )
-    return 0 if ok else 1
+    return {
+        "ok": ok,
+        "ready_ratio": ready["p50"] / base["p50"],
+        "ready_p50": ready["p50"],
+        "create_p50": create["p50"],
+        "once": f"{race['exactly_once']}/{race['pool']}",
+        "claims_s": race["pool"] / race["elapsed"],
+        "errors": len(race["errors"]),
+    }
+
+
+async def main(args: argparse.Namespace) -> int:
+    tmp = Path(tempfile.mkdtemp(prefix="maestro-bench-tasks-"))
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"maestro task benchmark  (python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {load},"
+        f" SQLite stores under {tmp}, PostgreSQL at {redact_url(pg_base())})\n",
+        flush=True,
+    )
+    results = {backend: await run_backend(backend, tmp, args) for backend in backends(args.backend)}
+    if len(results) > 1:
+        print("Side by side")
+        print(f"{'':<34}" + "".join(f"{b:>14}" for b in results))
+        rows = [
+            ("task_ready p50 / no-op p50", lambda r: f"{r['ready_ratio']:.2f}x"),
+            ("task_ready p50", lambda r: f"{r['ready_p50'] * 1000:.2f} ms"),
+            ("task_create 1,000 tasks p50", lambda r: f"{r['create_p50'] * 1000:.0f} ms"),
+            ("claim race: claimed exactly once", lambda r: r["once"]),
+            ("claim race: claims/s", lambda r: f"{r['claims_s']:.0f}"),
+            ("claim race: client errors", lambda r: str(r["errors"])),
+        ]
+        for label, cell in rows:
+            print(f"{label:<34}" + "".join(f"{cell(r):>14}" for r in results.values()))
+    return 0 if all(r["ok"] for r in results.values()) else 1
 
 
 if __name__ == "__main__":
@@ -286,6 +318,7 @@ if __name__ == "__main__":
     parser.add_argument("--race-tasks", type=int, default=2000, help="tasks in the claim race (c)")
     parser.add_argument("--race-procs", type=int, default=8, help="worker processes in the claim race (c)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--race-worker", help=argparse.SUPPRESS)  # internal: one racing agent process
     parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args()

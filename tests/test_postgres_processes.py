@@ -100,6 +100,8 @@ async def test_workers_in_separate_processes_each_claim_different_tasks(pg_db: s
             created = await boss.call("task_create", tasks=[{"title": f"task {i}"} for i in range(12)])
         all_ids = sorted(t["id"] for t in created["tasks"])
         claimed: dict[str, list[str]] = {}
+        finished: list[str] = []
+        all_finished = anyio.Event()
 
         async def worker(name: str) -> None:
             async with agent(pg_db, tmp_path, name=name, role="worker", parent="boss") as me:
@@ -108,8 +110,15 @@ async def test_workers_in_separate_processes_each_claim_different_tasks(pg_db: s
                     with anyio.fail_after(START_S):
                         ready = await me.call("task_ready", claim=True)
                     if ready["claimed"] is None:
-                        return
+                        break
                     mine.append(ready["claimed"]["id"])
+                # Stay up until every worker is done claiming: a server that stops releases its session's
+                # tasks in progress back to ready, and another worker would rightly claim them again.
+                finished.append(name)
+                if len(finished) == 3:
+                    all_finished.set()
+                with anyio.fail_after(START_S):
+                    await all_finished.wait()
 
         async with anyio.create_task_group() as tg:
             for i in range(3):
