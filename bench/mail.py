@@ -1,9 +1,11 @@
 """Mail benchmark: maestro's tool round trips and wake-ups as ratios against a bare MCP server.
 
-    python bench/mail.py                  # everything (about a minute or two)
-    python bench/mail.py --load-procs 0   # skip the 50-process load run
+    python bench/mail.py                    # everything, on SQLite and on PostgreSQL side by side
+    python bench/mail.py --backend sqlite   # one backend only
+    python bench/mail.py --load-procs 0     # skip the load runs
 
-One run starts, on a fresh temporary store:
+One run starts, on a fresh store of each backend (a temporary SQLite file; a new PostgreSQL schema
+at MAESTRO_BENCH_PG or MAESTRO_TEST_PG, default the local `test` database, dropped afterwards):
   * a bare MCP SDK stdio server with a no-op tool (the baseline),
   * two `maestro serve` processes, alice (coordinator) and bob (her worker),
 and measures, interleaved so that machine noise hits every series alike:
@@ -33,10 +35,11 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from _common import Table, noop_params, percentile, verdict
+from _common import Table, backends, drop_location, location, noop_params, percentile, pg_base, verdict
 from mcp import Client
 
 from maestro_mcp.client import AgentClient, serve_params
+from maestro_mcp.config import redact_url
 from maestro_mcp.store import create_store
 
 CALL_TIMEOUT_S = 120.0
@@ -218,10 +221,17 @@ async def store_counts(db: str) -> dict[str, int]:
     }
 
 
-async def main(args: argparse.Namespace) -> int:
-    tmp = Path(tempfile.mkdtemp(prefix="maestro-bench-"))
-    db = str(tmp / "pair" / ".maestro" / "maestro.db")
-    print(f"maestro mail benchmark  (python {sys.version.split()[0]}, store under {tmp})\n", flush=True)
+async def run_backend(backend: str, tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Parts (a) to (d) on one backend; prints as it goes, returns the figures for the comparison."""
+    print(f"=== {backend} ===\n", flush=True)
+    db = location(backend, tmp, "pair")
+    try:
+        return await _run_backend(backend, db, tmp, args)
+    finally:
+        await drop_location(db)
+
+
+async def _run_backend(backend: str, db: str, tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
 
     async with (
         Client(noop_params(), read_timeout_seconds=CALL_TIMEOUT_S) as noop,
@@ -250,14 +260,25 @@ async def main(args: argparse.Namespace) -> int:
     print(f"    wake p99              {verdict(w['p99'] * 1000, 10, ' ms')}")
     print(flush=True)
 
-    if args.load_procs <= 0:
-        return 0
-    load_db = str(tmp / "load" / ".maestro" / "maestro.db")
-    print(
-        f"(d) load: {args.load_procs} `maestro serve` processes x {args.load_msgs} messages to random peers", flush=True
-    )
-    result = await load(load_db, args.load_procs, args.load_msgs, args.seed)
-    counts = await store_counts(load_db)
+    figures: dict[str, Any] = {
+        "ok": True,
+        "whoami": ratio_a,
+        "send": ratio_b,
+        "wake_p50": w["p50"],
+        "wake_p99": w["p99"],
+    }
+    # Each PostgreSQL server holds a pool connection and a LISTEN connection: 50 of them would pass the
+    # default max_connections of 100, so the PostgreSQL load run uses fewer servers (--pg-load-procs).
+    procs = args.load_procs if backend == "sqlite" else min(args.load_procs, args.pg_load_procs)
+    if procs <= 0:
+        return figures
+    load_db = location(backend, tmp, "load")
+    print(f"(d) load: {procs} `maestro serve` processes x {args.load_msgs} messages to random peers", flush=True)
+    try:
+        result = await load(load_db, procs, args.load_msgs, args.seed)
+        counts = await store_counts(load_db)
+    finally:
+        await drop_location(load_db)
     bodies = result["client_bodies"]
     total = result["expected_total"]
     duplicates = sum(c - 1 for c in Counter(bodies).values() if c > 1)
@@ -277,7 +298,7 @@ async def main(args: argparse.Namespace) -> int:
         f" clients received {len(bodies)} ({len(set(bodies))} distinct, {duplicates} duplicates)"
     )
     print(
-        f"  CPU while sending: {result['servers_cpu']:.1f} s in the {args.load_procs} servers,"
+        f"  CPU while sending: {result['servers_cpu']:.1f} s in the {procs} servers,"
         f" {result['client_cpu']:.1f} s in this one client process"
         f" ({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})"
     )
@@ -289,7 +310,41 @@ async def main(args: argparse.Namespace) -> int:
     print(
         f"  p99 wake under load: {under['p99'] * 1000:.2f} ms (p50 {percentile(result['latencies'], 50) * 1000:.2f} ms)"
     )
-    return 0 if client_ok and store_ok else 1
+    print(flush=True)
+    figures.update(
+        ok=client_ok and store_ok,
+        load=f"{procs}x{args.load_msgs}",
+        once=f"{len(set(bodies))}/{total}",
+        rate=result["sent"] / result["elapsed"],
+        load_p99=under["p99"],
+    )
+    return figures
+
+
+async def main(args: argparse.Namespace) -> int:
+    tmp = Path(tempfile.mkdtemp(prefix="maestro-bench-"))
+    print(
+        f"maestro mail benchmark  (python {sys.version.split()[0]}, SQLite stores under {tmp},"
+        f" PostgreSQL at {redact_url(pg_base())})\n",
+        flush=True,
+    )
+    results = {backend: await run_backend(backend, tmp, args) for backend in backends(args.backend)}
+    if len(results) > 1:
+        print("Side by side")
+        print(f"{'':<34}" + "".join(f"{b:>14}" for b in results))
+        rows = [
+            ("whoami p50 / no-op p50", lambda r: f"{r['whoami']:.2f}x"),
+            ("mail_send p50 / no-op p50", lambda r: f"{r['send']:.2f}x"),
+            ("wake p50", lambda r: f"{r['wake_p50'] * 1000:.2f} ms"),
+            ("wake p99", lambda r: f"{r['wake_p99'] * 1000:.2f} ms"),
+            ("load: servers x messages", lambda r: r.get("load", "-")),
+            ("load: delivered exactly once", lambda r: r.get("once", "-")),
+            ("load: messages/s", lambda r: f"{r['rate']:.0f}" if "rate" in r else "-"),
+            ("load: wake p99", lambda r: f"{r['load_p99'] * 1000:.1f} ms" if "load_p99" in r else "-"),
+        ]
+        for label, cell in rows:
+            print(f"{label:<34}" + "".join(f"{cell(r):>14}" for r in results.values()))
+    return 0 if all(r["ok"] for r in results.values()) else 1
 
 
 if __name__ == "__main__":
@@ -298,5 +353,7 @@ if __name__ == "__main__":
     parser.add_argument("--messages", type=int, default=500, help="messages for the wake latency (c)")
     parser.add_argument("--load-procs", type=int, default=50, help="servers in the load run (0 skips it)")
     parser.add_argument("--load-msgs", type=int, default=100, help="messages each server sends in the load run")
+    parser.add_argument("--pg-load-procs", type=int, default=30, help="servers in the PostgreSQL load run")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--seed", type=int, default=7)
     sys.exit(anyio.run(main, parser.parse_args()))
