@@ -50,6 +50,7 @@ from maestro_mcp.models import (
     now,
 )
 
+from . import rows as rows_
 from .base import TABLES
 from .notify import Hub, Subscription
 from .postgres_base import Tx
@@ -140,28 +141,7 @@ def _quote(ident: str) -> str:
     return '"' + ident.replace('"', '""') + '"'
 
 
-def _session(row: Any) -> SessionRecord:
-    return SessionRecord(
-        id=row["id"],
-        name=row["name"],
-        role=Role(row["role"]),
-        agent=row["agent"],
-        parent_id=row["parent_id"],
-        status=SessionStatus(row["status"]),
-        workspace=row["workspace"],
-        pid=row["pid"],
-        created_at=row["created_at"],
-        last_seen_at=row["last_seen_at"],
-        ended_at=row["ended_at"],
-        exit_code=row["exit_code"],
-        token_hash=row["token_hash"],
-        spawner_pid=row["spawner_pid"],
-        log_path=row["log_path"],
-        directive=row["directive"],
-        profile=row["profile"],
-        isolation=row["isolation"],
-        branch=row["branch"],
-    )
+_session = rows_.session
 
 
 FaultHook = Callable[[str, Any], Awaitable[None]]

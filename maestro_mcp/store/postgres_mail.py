@@ -14,7 +14,6 @@ from maestro_mcp.errors import Forbidden, NotFound
 from maestro_mcp.models import (
     Directive,
     Message,
-    MessageType,
     NewMessage,
     Priority,
     Receipt,
@@ -25,29 +24,15 @@ from maestro_mcp.models import (
     now,
 )
 
+from . import rows as rows_
 from .notify import RECEIPTS, mail_topic
 from .postgres_base import PgOps, Tx
 
-_MESSAGE_COLUMNS = (
-    "m.seq, m.id, m.thread_id, m.reply_to, s.name AS sender, m.subject, m.body, m.priority, m.type, "
-    "m.task_id, m.created_at"
-)
-_MESSAGE_FROM = "messages m JOIN sessions s ON s.id = m.sender_id"
+_MESSAGE_COLUMNS = rows_.MESSAGE_COLUMNS
+_MESSAGE_FROM = rows_.MESSAGE_FROM
 
 
-def _message(row: Any) -> Message:
-    return Message(
-        message_id=row["id"],
-        thread_id=row["thread_id"],
-        reply_to=row["reply_to"],
-        sender=row["sender"],
-        subject=row["subject"],
-        body=row["body"],
-        priority=Priority.from_rank(row["priority"]),
-        type=MessageType(row["type"]),
-        task_id=row["task_id"],
-        created_at=iso(row["created_at"]) or "",
-    )
+_message = rows_.message
 
 
 def count(status: str) -> int:

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from maestro_mcp.errors import Conflict, NotFound
-from maestro_mcp.files import any_overlap
 from maestro_mcp.models import (
     ClaimOutcome,
     NewTask,
@@ -26,6 +25,7 @@ from maestro_mcp.models import (
     now,
 )
 
+from . import rows as rows_
 from .postgres_base import PgOps, Tx
 
 # Scan this many ready tasks for one the claimer may take (file ownership can pass over some).
@@ -33,28 +33,7 @@ CLAIM_SCAN = 200
 
 
 def _record(row: Any, deps: list[str]) -> TaskRecord:
-    return TaskRecord(
-        id=row["id"],
-        key=row["key"],
-        title=row["title"],
-        description=row["description"],
-        acceptance=row["acceptance"],
-        status=TaskStatus(row["status"]),
-        priority=row["priority"],
-        wave=row["wave"],
-        parent_id=row["parent_id"],
-        depends_on=deps,
-        files=list(row["files"]),
-        assignee_id=row["assignee_id"],
-        created_by=row["created_by"],
-        result=row["result"],
-        artifacts=list(row["artifacts"]),
-        blocked_reason=row["blocked_reason"],
-        blocked_on_deps=bool(row["blocked_on_deps"]),
-        attempts=row["attempts"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
+    return rows_.task(row, deps, list(row["files"]), list(row["artifacts"]))
 
 
 async def _records(conn: Any, rows: Sequence[Any]) -> list[TaskRecord]:
@@ -262,20 +241,9 @@ class PostgresTasks(PgOps):
                                     session_id,
                                 )
                             ]
-                        clash = next(
-                            (
-                                (other, owner, pair)
-                                for other, theirs, owner in busy
-                                for pair in any_overlap(files, theirs)
-                            ),
-                            None,
-                        )
+                        clash = rows_.file_clash(row["id"], row["title"], files, busy)
                         if clash is not None:
-                            other, owner, (mine, theirs) = clash
-                            skipped.append(
-                                f"{row['id']} ({row['title']}): its file {mine!r} overlaps {theirs!r} of {other},"
-                                f" in progress by {owner}"
-                            )
+                            skipped.append(clash)
                             continue
                     status = await conn.execute(
                         "UPDATE tasks SET status = 'in_progress', assignee_id = $1, attempts = attempts + 1,"

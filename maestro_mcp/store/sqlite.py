@@ -29,7 +29,6 @@ from maestro_mcp.errors import Conflict, Forbidden, InvalidArgument, NotFound, S
 from maestro_mcp.models import (
     Directive,
     Message,
-    MessageType,
     NewMessage,
     Priority,
     Receipt,
@@ -43,6 +42,7 @@ from maestro_mcp.models import (
     now,
 )
 
+from . import rows as rows_
 from .base import TABLES
 from .notify import RECEIPTS, Notifier, SocketTransport, Subscription, mail_topic, socket_dir_for
 from .sqlite_schema import MIGRATIONS
@@ -53,54 +53,18 @@ T = TypeVar("T")
 
 BUSY_TIMEOUT_S = 30.0
 
-_MESSAGE_COLUMNS = (
-    "m.seq, m.id, m.thread_id, m.reply_to, s.name AS sender, m.subject, m.body, m.priority, m.type, "
-    "m.task_id, m.created_at"
-)
-_MESSAGE_FROM = "messages m JOIN sessions s ON s.id = m.sender_id"
+_MESSAGE_COLUMNS = rows_.MESSAGE_COLUMNS
+_MESSAGE_FROM = rows_.MESSAGE_FROM
 
 
 def _placeholders(n: int) -> str:
     return ",".join("?" * n)
 
 
-def _message(row: sqlite3.Row) -> Message:
-    return Message(
-        message_id=row["id"],
-        thread_id=row["thread_id"],
-        reply_to=row["reply_to"],
-        sender=row["sender"],
-        subject=row["subject"],
-        body=row["body"],
-        priority=Priority.from_rank(row["priority"]),
-        type=MessageType(row["type"]),
-        task_id=row["task_id"],
-        created_at=iso(row["created_at"]) or "",
-    )
+_message = rows_.message
 
 
-def _session(row: sqlite3.Row) -> SessionRecord:
-    return SessionRecord(
-        id=row["id"],
-        name=row["name"],
-        role=Role(row["role"]),
-        agent=row["agent"],
-        parent_id=row["parent_id"],
-        status=SessionStatus(row["status"]),
-        workspace=row["workspace"],
-        pid=row["pid"],
-        created_at=row["created_at"],
-        last_seen_at=row["last_seen_at"],
-        ended_at=row["ended_at"],
-        exit_code=row["exit_code"],
-        token_hash=row["token_hash"],
-        spawner_pid=row["spawner_pid"],
-        log_path=row["log_path"],
-        directive=row["directive"],
-        profile=row["profile"],
-        isolation=row["isolation"],
-        branch=row["branch"],
-    )
+_session = rows_.session
 
 
 def _connect(path: str, *, readonly: bool) -> sqlite3.Connection:

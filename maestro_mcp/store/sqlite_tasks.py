@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from maestro_mcp.errors import Conflict, NotFound
-from maestro_mcp.files import any_overlap
 from maestro_mcp.models import (
     ClaimOutcome,
     NewTask,
@@ -25,6 +24,7 @@ from maestro_mcp.models import (
     TaskStatus,
     now,
 )
+from maestro_mcp.store import rows as rows_
 from maestro_mcp.store.notify import Notifier
 
 T = TypeVar("T")
@@ -52,28 +52,7 @@ def _deps_of(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, list[str
 
 
 def _record(row: sqlite3.Row, deps: list[str]) -> TaskRecord:
-    return TaskRecord(
-        id=row["id"],
-        key=row["key"],
-        title=row["title"],
-        description=row["description"],
-        acceptance=row["acceptance"],
-        status=TaskStatus(row["status"]),
-        priority=row["priority"],
-        wave=row["wave"],
-        parent_id=row["parent_id"],
-        depends_on=deps,
-        files=json.loads(row["files"]),
-        assignee_id=row["assignee_id"],
-        created_by=row["created_by"],
-        result=row["result"],
-        artifacts=json.loads(row["artifacts"]),
-        blocked_reason=row["blocked_reason"],
-        blocked_on_deps=bool(row["blocked_on_deps"]),
-        attempts=row["attempts"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
+    return rows_.task(row, deps, json.loads(row["files"]), json.loads(row["artifacts"]))
 
 
 def _records(conn: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[TaskRecord]:
@@ -267,20 +246,9 @@ class SQLiteTasks:
                                     (session_id,),
                                 )
                             ]
-                        clash = next(
-                            (
-                                (other, owner, pair)
-                                for other, theirs, owner in busy
-                                for pair in any_overlap(files, theirs)
-                            ),
-                            None,
-                        )
+                        clash = rows_.file_clash(row["id"], row["title"], files, busy)
                         if clash is not None:
-                            other, owner, (mine, theirs) = clash
-                            skipped.append(
-                                f"{row['id']} ({row['title']}): its file {mine!r} overlaps {theirs!r} of {other},"
-                                f" in progress by {owner}"
-                            )
+                            skipped.append(clash)
                             continue
                     cur = conn.execute(
                         "UPDATE tasks SET status = 'in_progress', assignee_id = ?, attempts = attempts + 1,"
