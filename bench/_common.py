@@ -7,8 +7,9 @@ import os
 import secrets
 import statistics
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
@@ -64,6 +65,18 @@ def verdict(value: float, target: float, unit: str = "x") -> str:
     """'1.12x (target <= 1.25x: met)'."""
     ok = "met" if value <= target else "MISSED"
     return f"{value:.2f}{unit} (target <= {target:g}{unit}: {ok})"
+
+
+def side_by_side(
+    results: dict[str, dict[str, Any]], rows: Sequence[tuple[str, Callable[[dict[str, Any]], str]]]
+) -> None:
+    """One column per backend, one row per figure, when a run covered more than one backend."""
+    if len(results) < 2:
+        return
+    print("Side by side")
+    print(f"{'':<34}" + "".join(f"{b:>14}" for b in results))
+    for label, cell in rows:
+        print(f"{label:<34}" + "".join(f"{cell(r):>14}" for r in results.values()))
 
 
 # -- backends ------------------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from _common import Table, backends, drop_location, location, noop_params, percentile, pg_base, verdict
+from _common import Table, backends, drop_location, location, noop_params, percentile, pg_base, side_by_side, verdict
 from mcp import Client
 
 from maestro_mcp.client import AgentClient, serve_params
@@ -329,10 +329,9 @@ async def main(args: argparse.Namespace) -> int:
         flush=True,
     )
     results = {backend: await run_backend(backend, tmp, args) for backend in backends(args.backend)}
-    if len(results) > 1:
-        print("Side by side")
-        print(f"{'':<34}" + "".join(f"{b:>14}" for b in results))
-        rows = [
+    side_by_side(
+        results,
+        [
             ("whoami p50 / no-op p50", lambda r: f"{r['whoami']:.2f}x"),
             ("mail_send p50 / no-op p50", lambda r: f"{r['send']:.2f}x"),
             ("wake p50", lambda r: f"{r['wake_p50'] * 1000:.2f} ms"),
@@ -341,9 +340,8 @@ async def main(args: argparse.Namespace) -> int:
             ("load: delivered exactly once", lambda r: r.get("once", "-")),
             ("load: messages/s", lambda r: f"{r['rate']:.0f}" if "rate" in r else "-"),
             ("load: wake p99", lambda r: f"{r['load_p99'] * 1000:.1f} ms" if "load_p99" in r else "-"),
-        ]
-        for label, cell in rows:
-            print(f"{label:<34}" + "".join(f"{cell(r):>14}" for r in results.values()))
+        ],
+    )
     return 0 if all(r["ok"] for r in results.values()) else 1
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from _common import Table, backends, drop_location, location, noop_params, pg_base, verdict
+from _common import Table, backends, drop_location, location, noop_params, pg_base, side_by_side, verdict
 from anyio.streams.buffered import BufferedByteReceiveStream
 from mcp import Client
 
@@ -293,19 +293,17 @@ async def main(args: argparse.Namespace) -> int:
         flush=True,
     )
     results = {backend: await run_backend(backend, tmp, args) for backend in backends(args.backend)}
-    if len(results) > 1:
-        print("Side by side")
-        print(f"{'':<34}" + "".join(f"{b:>14}" for b in results))
-        rows = [
+    side_by_side(
+        results,
+        [
             ("task_ready p50 / no-op p50", lambda r: f"{r['ready_ratio']:.2f}x"),
             ("task_ready p50", lambda r: f"{r['ready_p50'] * 1000:.2f} ms"),
             ("task_create 1,000 tasks p50", lambda r: f"{r['create_p50'] * 1000:.0f} ms"),
             ("claim race: claimed exactly once", lambda r: r["once"]),
             ("claim race: claims/s", lambda r: f"{r['claims_s']:.0f}"),
             ("claim race: client errors", lambda r: str(r["errors"])),
-        ]
-        for label, cell in rows:
-            print(f"{label:<34}" + "".join(f"{cell(r):>14}" for r in results.values()))
+        ],
+    )
     return 0 if all(r["ok"] for r in results.values()) else 1
 
 

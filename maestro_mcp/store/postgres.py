@@ -142,6 +142,7 @@ def _quote(ident: str) -> str:
 
 
 _session = rows_.session
+_SESSION_VALUES = ",".join(f"${i}" for i in range(1, len(rows_.SESSION_COLUMNS) + 1))
 
 
 FaultHook = Callable[[str, Any], Awaitable[None]]
@@ -419,25 +420,9 @@ class PostgresStore(PostgresMail, PostgresTasks, PostgresSnapshots):
             try:
                 # ON CONFLICT (id): a retry after a lost COMMIT finds its own row and does nothing.
                 await tx.conn.execute(
-                    "INSERT INTO sessions (id, name, role, agent, parent_id, status, workspace, pid, token_hash,"
-                    " created_at, last_seen_at, directive, profile, isolation, branch)"
-                    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)"
+                    f"INSERT INTO sessions ({', '.join(rows_.SESSION_COLUMNS)}) VALUES ({_SESSION_VALUES})"
                     " ON CONFLICT (id) DO NOTHING",
-                    record.id,
-                    record.name,
-                    record.role.value,
-                    record.agent,
-                    record.parent_id,
-                    record.status.value,
-                    record.workspace,
-                    record.pid,
-                    record.token_hash,
-                    record.created_at,
-                    record.last_seen_at,
-                    record.directive,
-                    record.profile,
-                    record.isolation,
-                    record.branch,
+                    *rows_.session_params(record),
                 )
             except asyncpg.UniqueViolationError as exc:
                 if exc.constraint_name == "sessions_name_key":

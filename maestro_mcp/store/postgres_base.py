@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .postgres_notify import payloads
 
@@ -31,10 +31,10 @@ class Tx:
 class PgOps:
     """Declares what `PostgresStore` provides to its mixins (mail, tasks, snapshots)."""
 
-    async def _write(self, fn: Callable[[Tx], Awaitable[T]], *, idempotent: bool = False) -> T:
-        """Run `fn` as one transaction (see `PostgresStore._write`)."""
-        raise NotImplementedError
+    if TYPE_CHECKING:  # `PostgresStore` defines them; the mixins only need their types
 
-    async def _read(self, fn: Callable[[Any], Awaitable[T]], *, snapshot: bool = False) -> T:
-        """Run `fn` on a pooled connection (see `PostgresStore._read`)."""
-        raise NotImplementedError
+        async def _write(self, fn: Callable[[Tx], Awaitable[T]], *, idempotent: bool = False) -> T:
+            """Run `fn` as one transaction (see `PostgresStore._write`)."""
+
+        async def _read(self, fn: Callable[[Any], Awaitable[T]], *, snapshot: bool = False) -> T:
+            """Run `fn` on a pooled connection (see `PostgresStore._read`)."""

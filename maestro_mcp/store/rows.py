@@ -71,6 +71,33 @@ def session(row: Row) -> SessionRecord:
     )
 
 
+# The columns a new session is inserted with, in the order of `session_params`.
+SESSION_COLUMNS = (
+    "id", "name", "role", "agent", "parent_id", "status", "workspace", "pid", "token_hash",
+    "created_at", "last_seen_at", "directive", "profile", "isolation", "branch",
+)  # fmt: skip
+
+
+def session_params(record: SessionRecord) -> tuple[Any, ...]:
+    return (
+        record.id,
+        record.name,
+        record.role.value,
+        record.agent,
+        record.parent_id,
+        record.status.value,
+        record.workspace,
+        record.pid,
+        record.token_hash,
+        record.created_at,
+        record.last_seen_at,
+        record.directive,
+        record.profile,
+        record.isolation,
+        record.branch,
+    )
+
+
 def task(row: Row, deps: list[str], files: list[str], artifacts: list[str]) -> TaskRecord:
     return TaskRecord(
         id=row["id"],

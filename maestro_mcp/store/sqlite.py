@@ -208,26 +208,9 @@ class SQLiteStore(SQLiteAdmin, SQLiteTasks):
         def insert(conn: sqlite3.Connection) -> None:
             try:
                 conn.execute(
-                    "INSERT INTO sessions (id, name, role, agent, parent_id, status, workspace, pid, token_hash,"
-                    " created_at, last_seen_at, directive, profile, isolation, branch)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        record.id,
-                        record.name,
-                        record.role.value,
-                        record.agent,
-                        record.parent_id,
-                        record.status.value,
-                        record.workspace,
-                        record.pid,
-                        record.token_hash,
-                        record.created_at,
-                        record.last_seen_at,
-                        record.directive,
-                        record.profile,
-                        record.isolation,
-                        record.branch,
-                    ),
+                    f"INSERT INTO sessions ({', '.join(rows_.SESSION_COLUMNS)})"
+                    f" VALUES ({_placeholders(len(rows_.SESSION_COLUMNS))})",
+                    rows_.session_params(record),
                 )
             except sqlite3.IntegrityError as exc:
                 if "sessions.name" in str(exc):
