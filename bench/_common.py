@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 import os
 import secrets
+import sqlite3
 import statistics
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -113,3 +115,31 @@ async def drop_location(loc: str) -> None:
         await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     finally:
         await conn.close()
+
+
+async def pg_value(sql: str) -> Any:
+    """One value from the benchmarks' PostgreSQL server (outside any store, e.g. from pg_stat_activity)."""
+    conn = await asyncpg.connect(pg_base())
+    try:
+        return await conn.fetchval(sql)
+    finally:
+        await conn.close()
+
+
+def raw_sqlite_commits(tmp: Path, seconds: float = 3.0) -> float:
+    """Single-row commits a second on a fresh SQLite file, as the store opens it (WAL, synchronous=NORMAL)."""
+    path = tmp / f"raw-{secrets.token_hex(4)}.db"
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+    n = 0
+    began = time.perf_counter()
+    while time.perf_counter() - began < seconds:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO t (body) VALUES (?)", (f"m{n}",))
+        conn.execute("COMMIT")
+        n += 1
+    elapsed = time.perf_counter() - began
+    conn.close()
+    return n / elapsed

@@ -1,14 +1,19 @@
-"""Settings from MAESTRO_* environment variables, and where the store lives."""
+"""Settings from MAESTRO_* environment variables (read once, then passed down), and where the store lives."""
 
 from __future__ import annotations
 
-import os
+import functools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlsplit, urlunsplit
 
-from .errors import StoreError
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .errors import InvalidArgument, StoreError
 
 STORE_DIR = ".maestro"
 STORE_FILE = "maestro.db"
@@ -22,9 +27,73 @@ MAX_WAIT_S = 3600.0
 SAFETY_POLL_S = 1.0
 
 
-def _env(name: str, environ: dict[str, str] | None = None) -> str | None:
-    value = (environ if environ is not None else os.environ).get(name)
-    return value if value else None
+class Settings(BaseSettings):
+    """Every MAESTRO_* setting, read once (`settings()`) and passed down to what needs it."""
+
+    model_config = SettingsConfigDict(env_prefix="MAESTRO_", extra="ignore", frozen=True)
+
+    db: str | None = Field(default=None, description="The store: a SQLite path or a postgresql:// URL.")
+    session: str | None = Field(default=None, description="The session a server resumes (with `token`).")
+    token: str | None = None
+    hook_socket: str | None = Field(default=None, description="Where a spawned agent's CLI hooks reach its server.")
+    permissions: str | None = Field(
+        default=None, description="Set for an unattended worker: its server answers the CLI's permission hooks."
+    )
+    max_attempts: int = Field(default=3, ge=1, description="Times a task is handed out again after its worker ended.")
+    max_workers: int = Field(default=10, ge=0, description="Live workers one coordinator may have at once.")
+    connect_grace_s: int = Field(default=120, gt=0, description="How long a spawned worker has to connect.")
+    keep_workers: bool = Field(default=False, description="Leave workers running when their coordinator ends.")
+    pg_open_timeout_s: float = Field(default=30.0, ge=0, description="How long opening retries an unreachable server.")
+    pg_pool_size: int = Field(
+        default=1, ge=1, description="PostgreSQL connections a process may use at once (an idle one holds one)."
+    )
+    http_pg_pool_size: int = Field(default=20, ge=1, description="The same for `maestro serve --http`.")
+    http_heartbeat_s: float = Field(default=120.0, gt=0, description="Silence before an HTTP session is exited.")
+    http_head_timeout_s: float = Field(
+        default=10.0, gt=0, description="Seconds an HTTP connection has to send a complete request head."
+    )
+    heartbeat_s: float = Field(default=2.0, gt=0, description="How often a serve process says it is alive.")
+    heartbeat_expiry_s: float = Field(
+        default=7.0, gt=0, description="Silence after which a session on another host is taken for dead."
+    )
+    host: str | None = Field(default=None, description="This machine's name for liveness (default: its hostname).")
+    http_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Extra Host header values `maestro serve --http` accepts on loopback."
+    )
+
+    @field_validator("db", "session", "token", "hook_socket", "permissions", "host", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return value or None
+
+    @field_validator("http_allowed_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [h.strip() for h in value.split(",") if h.strip()]
+        return value
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from `environ` (default: the process environment); a bad value is a clear error."""
+        try:
+            if environ is None:
+                return cls()
+            prefixed = {k[len("MAESTRO_") :].lower(): v for k, v in environ.items() if k.startswith("MAESTRO_")}
+            return cls.model_validate({k: v for k, v in prefixed.items() if k in cls.model_fields})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"MAESTRO_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+            )
+            raise InvalidArgument(
+                f"Bad maestro setting: {problems}.", "Fix or unset that environment variable."
+            ) from None
+
+
+@functools.cache
+def settings() -> Settings:
+    """This process's settings, read from the environment once."""
+    return Settings.load()
 
 
 @dataclass(frozen=True)
@@ -35,8 +104,8 @@ class Identity:
     token: str | None
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Identity:
-        return cls(_env("MAESTRO_SESSION", environ), _env("MAESTRO_TOKEN", environ))
+    def of(cls, config: Settings) -> Identity:
+        return cls(config.session, config.token)
 
 
 def find_project_root(start: Path | None = None) -> Path | None:
@@ -64,14 +133,14 @@ def is_url(location: str) -> bool:
     return location.startswith(("postgresql://", "postgres://"))
 
 
-def store_location(*, create: bool, start: Path | None = None, environ: dict[str, str] | None = None) -> str:
+def store_location(*, create: bool, start: Path | None = None, config: Settings | None = None) -> str:
     """The store to open: MAESTRO_DB, else `.maestro/maestro.db` found upward.
 
     With `create`, a missing store is placed at the project root (see
     `default_project_root`); without it, a missing store is an error that says
     how to make one.
     """
-    explicit = _env("MAESTRO_DB", environ)
+    explicit = (config or settings()).db
     if explicit:
         if is_url(explicit):
             return explicit
@@ -102,29 +171,6 @@ def redact_url(location: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
-def _int_env(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    try:
-        return int(raw) if raw else default
-    except ValueError:
-        return default
-
-
-def max_attempts() -> int:
-    """Times a task is handed out again after its worker ended mid-task, before it is marked failed."""
-    return _int_env("MAESTRO_MAX_ATTEMPTS", 3)
-
-
-def max_workers() -> int:
-    """Live workers one coordinator may have at once."""
-    return _int_env("MAESTRO_MAX_WORKERS", 10)
-
-
-def connect_grace_s() -> int:
-    """How long a spawned worker has to connect its own server before it is marked failed."""
-    return _int_env("MAESTRO_CONNECT_GRACE_S", 120)
-
-
 def project_root_for(location: str, cwd: Path | None = None) -> Path:
     """The project a store belongs to: the parent of `.maestro/` for a project store, else the working
     directory's project (a PostgreSQL URL or a store kept elsewhere)."""
@@ -133,27 +179,3 @@ def project_root_for(location: str, cwd: Path | None = None) -> Path:
         if db.parent.name == STORE_DIR:
             return db.parent.parent
     return default_project_root(cwd)
-
-
-def _float_env(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    try:
-        return float(raw) if raw else default
-    except ValueError:
-        return default
-
-
-def pg_open_timeout_s() -> float:
-    """How long opening a PostgreSQL store keeps retrying an unreachable server before it gives up."""
-    return _float_env("MAESTRO_PG_OPEN_TIMEOUT_S", 30.0)
-
-
-def http_heartbeat_s() -> float:
-    """`maestro serve --http`: a session with no request and no open stream for this long is marked exited."""
-    return _float_env("MAESTRO_HTTP_HEARTBEAT_S", 120.0)
-
-
-def http_allowed_hosts() -> list[str]:
-    """`maestro serve --http` on loopback: extra Host header values to accept (a reverse proxy's public name)."""
-    raw = os.environ.get("MAESTRO_HTTP_ALLOWED_HOSTS", "")
-    return [h.strip() for h in raw.split(",") if h.strip()]

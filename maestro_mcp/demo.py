@@ -11,6 +11,8 @@ scratch directory, which is kept so you can look at it afterwards.
 
 from __future__ import annotations
 
+import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -24,6 +26,7 @@ import anyio.to_thread
 from rich.console import Console
 from rich.live import Live
 
+from maestro_mcp.adapters.base import serve_binary
 from maestro_mcp.client import AgentClient, serve_params
 from maestro_mcp.errors import MaestroError
 from maestro_mcp.plans import parse_yaml
@@ -79,7 +82,8 @@ class Demo:
             replaced = False
             while True:
                 waited = await lead.call("mail_wait", timeout_s=5)
-                for m in waited["messages"]:
+                # mail_wait hands urgent mail first; the feed tells what happened in the order it happened.
+                for m in sorted(waited["messages"], key=lambda m: m["created_at"]):
                     self.events += 1
                     self.log(f"lead: mail_wait <- [{m['type']}] {m['sender']}: {m['subject']}")
                     if m["type"] == "event" and m["subject"].endswith("exit code 3") and not replaced:
@@ -148,6 +152,14 @@ async def run_demo(keep: bool = True) -> int:
     return 0
 
 
+def _maestro() -> str:
+    """The `maestro` command to print: plain when it is on PATH as this install, else its full path (after
+    `make demo` it lives in .venv/bin, which is not on PATH until the venv is activated)."""
+    own = serve_binary(sys.executable)
+    found = shutil.which("maestro")
+    return "maestro" if found and Path(found).resolve() == Path(own).resolve() else shlex.quote(own)
+
+
 def _written_files(project: Path) -> list[str]:
     return sorted(str(p.relative_to(project)) for p in project.rglob("*") if p.is_file() and ".maestro" not in p.parts)
 
@@ -168,6 +180,6 @@ async def _summary(svc: Services, demo: Demo, project: Path, wall: float) -> str
         f"  wall time: {wall:.1f} s",
         f"  workspace: {project}",
         f"  store:     {project / '.maestro' / 'maestro.db'}",
-        f"  look at it: cd {project} && maestro status",
+        f"  look at it: cd {project} && {_maestro()} status",
     ]
     return "\n".join(lines)

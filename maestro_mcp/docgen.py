@@ -4,6 +4,7 @@ when they are stale."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,12 @@ def _type(schema: dict[str, Any]) -> str:
         return " / ".join(f"`{v}`" for v in schema["enum"])
     if "anyOf" in schema:
         return " or ".join(_type(s) for s in schema["anyOf"])
-    if "$ref" in schema:
-        return str(schema["$ref"]).rsplit("/", 1)[-1]
     kind = schema.get("type", "any")
     if kind == "array":
         return f"list of {_type(schema.get('items', {}))}"
+    if kind == "object" and "properties" in schema:
+        fields = ", ".join(f"`{name}`" for name in schema["properties"])
+        return f"object ({fields})"
     return str(kind)
 
 
@@ -33,19 +35,25 @@ def tools_markdown() -> str:
     out = [
         HEADER,
         "# Tools\n",
-        "Every `maestro serve` offers these tools. Every result also carries `unread`:",
-        "`{count, urgent}` for the caller's unread mail.\n",
+        "Every `maestro serve` offers these tools; a worker's server lists only the tools for workers.",
+        "Every result also carries `unread`: `{count, urgent}` for the caller's unread mail.",
+        "Resources: `maestro://plan`, `maestro://task/{id}`, `maestro://thread/{id}`, `maestro://sessions`.\n",
     ]
     for name, schema in schemas.items():
         out.append(f"## `{name}`\n")
         out.append((schema["description"] or "").strip() + "\n")
+        if "worker" not in schema.get("roles", []):
+            out.append("For coordinators (and the operator): not listed to workers.\n")
         props = schema["inputSchema"].get("properties", {})
         required = set(schema["inputSchema"].get("required", []))
         if props:
             out.append("| argument | type | default | description |")
             out.append("|---|---|---|---|")
             for arg, spec in props.items():
-                default = "required" if arg in required else f"`{spec.get('default')!r}`"
+                if arg in required:
+                    default = "required"
+                else:
+                    default = f"`{json.dumps(spec['default'])}`" if "default" in spec else "none"
                 desc = spec.get("description", "").replace("|", "\\|").replace("\n", " ")
                 out.append(f"| `{arg}` | {_type(spec)} | {default} | {desc} |")
             out.append("")

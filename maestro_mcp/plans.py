@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,22 @@ class PlanError(InvalidArgument):
         self.path, self.line, self.problem = path, line, problem
 
 
+@dataclass
+class PlanEntry:
+    """One task of a plan file: its spec, the extra fields the reader allowed, and its line."""
+
+    spec: TaskSpec
+    line: int | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
 def load_plan(path: Path) -> list[TaskSpec]:
+    return [entry.spec for entry in load_entries(path)]
+
+
+def load_entries(path: Path, extra: frozenset[str] = frozenset()) -> list[PlanEntry]:
+    """The plan's tasks with their lines; `extra` names fields beyond a TaskSpec's that are allowed
+    (`maestro run` reads per-task `agent`, `model` and `budget_usd`)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -57,15 +73,15 @@ def load_plan(path: Path) -> list[TaskSpec]:
         raise PlanError(str(path), None, "the plan is not UTF-8 text") from exc
     suffix = path.suffix.lower()
     if suffix in (".md", ".markdown"):
-        return parse_markdown(text, str(path))
+        return markdown_entries(text, str(path))
     if suffix == ".json":
-        return parse_json(text, str(path))
+        return json_entries(text, str(path), extra)
     if suffix in (".yaml", ".yml"):
-        return parse_yaml(text, str(path))
+        return yaml_entries(text, str(path), extra)
     raise PlanError(str(path), None, "unknown plan format: expected a .yaml, .yml, .json or .md file")
 
 
-def _specs(items: Any, lines: list[int | None], path: str) -> list[TaskSpec]:
+def _specs(items: Any, lines: list[int | None], path: str, extra: frozenset[str] = frozenset()) -> list[PlanEntry]:
     if isinstance(items, dict) and "tasks" in items:
         items = items["tasks"]
     if not isinstance(items, list) or not items:
@@ -75,17 +91,20 @@ def _specs(items: Any, lines: list[int | None], path: str) -> list[TaskSpec]:
         line = lines[i] if i < len(lines) else None
         if not isinstance(item, dict):
             raise PlanError(path, line, f"task {i + 1}: expected a mapping with at least a `title`")
-        unknown = [str(k) for k in item if k not in TaskSpec.model_fields]
+        unknown = [str(k) for k in item if k not in TaskSpec.model_fields and k not in extra]
         if unknown:
             # A misspelt `depends_on` would silently drop a dependency: refuse it instead.
             raise PlanError(
                 path,
                 line,
                 f"task {i + 1}: unknown field {', '.join(f'`{k}`' for k in unknown)}; expected one of"
-                f" {', '.join(TaskSpec.model_fields)}",
+                f" {', '.join([*TaskSpec.model_fields, *sorted(extra)])}",
             )
         try:
-            specs.append(TaskSpec.model_validate(item))
+            fields = {k: v for k, v in item.items() if k not in extra}
+            specs.append(
+                PlanEntry(TaskSpec.model_validate(fields), line, {k: v for k, v in item.items() if k in extra})
+            )
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"]) or "task"
@@ -94,6 +113,10 @@ def _specs(items: Any, lines: list[int | None], path: str) -> list[TaskSpec]:
 
 
 def parse_json(text: str, path: str = "<plan>") -> list[TaskSpec]:
+    return [entry.spec for entry in json_entries(text, path)]
+
+
+def json_entries(text: str, path: str = "<plan>", extra: frozenset[str] = frozenset()) -> list[PlanEntry]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -103,7 +126,7 @@ def parse_json(text: str, path: str = "<plan>") -> list[TaskSpec]:
         lines = _task_lines(yaml.compose(text, Loader=yaml.SafeLoader))
     except yaml.YAMLError:
         lines = []
-    return _specs(data, lines, path)
+    return _specs(data, lines, path, extra)
 
 
 def _task_lines(node: yaml.Node | None) -> list[int | None]:
@@ -120,13 +143,23 @@ def _task_lines(node: yaml.Node | None) -> list[int | None]:
 
 
 def parse_yaml(text: str, path: str = "<plan>") -> list[TaskSpec]:
+    return [entry.spec for entry in yaml_entries(text, path)]
+
+
+def yaml_entries(text: str, path: str = "<plan>", extra: frozenset[str] = frozenset()) -> list[PlanEntry]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         raise PlanError(path, mark.line + 1 if mark else None, f"invalid YAML: {exc.problem}") from exc
-    return _specs(data, _task_lines(node), path)
+    except yaml.reader.ReaderError as exc:  # a character YAML never allows (NUL, other controls): no mark
+        line = text.count("\n", 0, exc.position) + 1
+        problem = f"not a text plan: the character U+{exc.character:04X} is not allowed in YAML"
+        raise PlanError(path, line, problem) from exc
+    except yaml.YAMLError as exc:
+        raise PlanError(path, None, f"invalid YAML: {exc}") from exc
+    return _specs(data, _task_lines(node), path, extra)
 
 
 PHASE_RE = re.compile(r"^#{2,3}\s*Phase\s+(\d+)\s*[:.\-–—]\s*(.+?)\s*$", re.IGNORECASE)
@@ -141,6 +174,10 @@ PHASE_REF_RE = re.compile(r"(?:Phase\s*)?(\d+)", re.IGNORECASE)
 
 
 def parse_markdown(text: str, path: str = "<plan>") -> list[TaskSpec]:
+    return [entry.spec for entry in markdown_entries(text, path)]
+
+
+def markdown_entries(text: str, path: str = "<plan>") -> list[PlanEntry]:
     phases: list[dict[str, Any]] = []
     current: dict[str, Any] | None = None
     for number, line in enumerate(text.splitlines(), start=1):
@@ -197,14 +234,17 @@ def parse_markdown(text: str, path: str = "<plan>") -> list[TaskSpec]:
                 raise PlanError(path, line_no, f"Phase {phase['n']} needs Phase {k}, which the plan does not define")
         steps = "\n".join(f"- {s}" for s in phase["steps"])
         specs.append(
-            TaskSpec(
-                key=f"phase-{phase['n']}",
-                title=phase["title"],
-                description=steps,
-                depends_on=[f"phase-{k}" for k, _ in phase["deps"]],
-                files=phase["files"],
-                acceptance=phase["acceptance"],
-                priority=phase["priority"],
+            PlanEntry(
+                TaskSpec(
+                    key=f"phase-{phase['n']}",
+                    title=phase["title"],
+                    description=steps,
+                    depends_on=[f"phase-{k}" for k, _ in phase["deps"]],
+                    files=phase["files"],
+                    acceptance=phase["acceptance"],
+                    priority=phase["priority"],
+                ),
+                phase["line"],
             )
         )
     return specs

@@ -14,8 +14,8 @@ from typing import Any
 import anyio
 
 from .errors import MaestroError
-from .models import SessionRecord
-from .server import Runtime, build_server
+from .models import Role, SessionRecord
+from .server import Runtime, build_server, declare_tools
 from .service import Services
 from .store import create_store
 
@@ -24,20 +24,25 @@ class _NoIdentity:
     async def caller(self, ctx: Any) -> SessionRecord:
         raise MaestroError("schema generation does not call tools")
 
+    def listed_role(self, request: Any) -> Role:
+        return Role.coordinator
+
 
 async def tool_schemas() -> dict[str, dict[str, Any]]:
-    """name -> {name, description, inputSchema, outputSchema} for every tool, without touching a store."""
+    """name -> the tool as `tools/list` shows it, plus the roles whose servers list it, without touching a
+    store. (A server started for Claude's permission prompts also lists permission_prompt, which its CLI
+    calls and hides from the model.)"""
     with tempfile.TemporaryDirectory() as tmp:
         store = create_store(str(Path(tmp) / "schema.db"))
-        server = build_server(Runtime(Services.create(store), _NoIdentity()))
+        runtime = Runtime(Services.create(store), _NoIdentity())
+        server = build_server(runtime)
+        roles = declare_tools(runtime).roles()
         tools = await server.list_tools()
         await store.close()
     return {
         tool.name: {
-            "name": tool.name,
-            "description": tool.description,
-            "inputSchema": tool.input_schema,
-            "outputSchema": tool.output_schema,
+            **tool.model_dump(by_alias=True, mode="json", exclude_none=True),
+            "roles": sorted(role.value for role in roles[tool.name]),
         }
         for tool in sorted(tools, key=lambda t: t.name)
     }

@@ -1,4 +1,4 @@
-"""The thread each SQLite connection runs on (maestro_mcp/store/worker.py)."""
+"""The thread each SQLite connection runs on, and the write lock writers share (maestro_mcp/store/sqlite/thread.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from maestro_mcp.store.worker import ConnectionThread
+from maestro_mcp.store.sqlite.thread import ConnectionThread, WriteLock
 
 pytestmark = pytest.mark.anyio
 
@@ -64,29 +64,34 @@ async def test_a_cancelled_caller_still_waits_for_its_job_to_finish() -> None:
 
 async def test_writers_sharing_a_lock_file_never_overlap(tmp_path: Path) -> None:
     lock = str(tmp_path / "store.db-lock")
-    first, second = ConnectionThread("a", lock_path=lock), ConnectionThread("b", lock_path=lock)
+    first, second = ConnectionThread("a"), ConnectionThread("b")
+    locks = {first: WriteLock(lock), second: WriteLock(lock)}
     inside = 0
     overlaps: list[int] = []
     guard = threading.Lock()
 
-    def job() -> None:
+    def job(lock: WriteLock) -> None:
         nonlocal inside
-        with guard:
-            inside += 1
-            overlaps.append(inside)
-        time.sleep(0.001)  # a window for the other thread, were it not kept out
-        with guard:
-            inside -= 1
+        with lock.hold() as taken:
+            assert taken
+            with guard:
+                inside += 1
+                overlaps.append(inside)
+            time.sleep(0.001)  # a window for the other thread, were it not kept out
+            with guard:
+                inside -= 1
 
     try:
         with anyio.fail_after(10):
             async with anyio.create_task_group() as tg:
                 for _ in range(20):
-                    tg.start_soon(first.run, job)
-                    tg.start_soon(second.run, job)
+                    for thread, held in locks.items():
+                        tg.start_soon(thread.run, lambda held=held: job(held))
     finally:
         await first.close()
         await second.close()
+        for held in locks.values():
+            held.close()
 
     assert len(overlaps) == 40
     assert max(overlaps) == 1

@@ -26,7 +26,7 @@ from mcp.client.streamable_http import streamable_http_client
 from maestro_mcp.client import AgentClient, ToolCallError, serve_params
 
 if TYPE_CHECKING:
-    from conftest import StoreView
+    from harness import StoreView
 
 pytestmark = pytest.mark.anyio
 
@@ -94,10 +94,13 @@ async def _drain(stream: anyio.abc.ByteReceiveStream, lines: list[str], ready: a
 
 
 @contextlib.asynccontextmanager
-async def http_server(db: str, *args: str, cwd: Path | None = None) -> AsyncIterator[HttpServer]:
+async def http_server(
+    db: str, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> AsyncIterator[HttpServer]:
     """`maestro serve --http --port 0 ARGS`, until the block ends (then SIGTERM, and it must exit cleanly)."""
     command = [sys.executable, "-m", "maestro_mcp", "serve", "--http", "--port", "0", *args]
-    async with await anyio.open_process(command, env=child_env(db), cwd=project_dir(db, cwd)) as process:
+    environ = {**child_env(db), **(env or {})}
+    async with await anyio.open_process(command, env=environ, cwd=project_dir(db, cwd)) as process:
         lines: list[str] = []
         ready = anyio.Event()
         async with anyio.create_task_group() as tg:
@@ -377,3 +380,52 @@ async def test_a_stopped_http_session_is_refused_rather_than_revived(db: str, se
         response = await http.post(server.url, json=INITIALIZE, headers=bearer(token))
     assert response.status_code == 403
     assert "stopped" in response.json()["error_description"]
+
+
+async def test_half_open_connections_are_closed_when_their_request_head_does_not_arrive_in_time(db: str) -> None:
+    """300 connections that never finished their request head once stayed open for 30 s; a trickle of one
+    byte at a time no longer keeps a connection either. Requests sent properly are answered meanwhile."""
+    async with http_server(db, env={"MAESTRO_HTTP_HEAD_TIMEOUT_S": "1"}) as server:
+        host, port = server.base.removeprefix("http://").rsplit(":", 1)
+        streams = []
+        for _ in range(100):
+            stream = await anyio.connect_tcp(host, int(port))
+            await stream.send(b"POST /mcp HTTP/1.1\r\nHost: " + host.encode() + b"\r\n")
+            streams.append(stream)
+        trickler = await anyio.connect_tcp(host, int(port))
+        closed = 0
+
+        async def trickle() -> None:
+            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                for byte in b"X-Slow: " + b"a" * 200:
+                    await trickler.send(bytes([byte]))
+                    await anyio.sleep(0.1)  # the attack itself: a slow sender, not a wait for a result
+
+        async def closes(stream: anyio.abc.SocketStream) -> None:
+            nonlocal closed
+            with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+                while await stream.receive():
+                    pass
+            closed += 1
+
+        with anyio.fail_after(8):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(trickle)
+                for stream in [*streams, trickler]:
+                    tg.start_soon(closes, stream)
+                async with httpx2.AsyncClient(timeout=CALL_S) as http:
+                    answered = await http.post(server.url, json=INITIALIZE, headers=JSON_ACCEPT)
+        assert closed == 101, "every half-open connection was closed by the server"
+        assert answered.status_code == 401, "a proper request was answered meanwhile"
+
+
+async def test_spawn_and_stop_over_http_say_what_is_refused_and_why(db: str, server: HttpServer) -> None:
+    # A coordinator: a worker would be refused for its role before the transport is considered.
+    token = await create_token(db, "remote-lead", "--role", "coordinator")
+    async with remote_agent(server.url, token) as remote:
+        with pytest.raises(ToolCallError) as spawn, anyio.fail_after(CALL_S):
+            await remote.call("spawn_worker", agent="script", directive="x")
+        with pytest.raises(ToolCallError) as stop, anyio.fail_after(CALL_S):
+            await remote.call("stop_worker", session_id="anyone")
+    assert "refused over `maestro serve --http`" in spawn.value.text and "start a program" in spawn.value.text
+    assert "refused over `maestro serve --http`" in stop.value.text and "maestro stop" in stop.value.text

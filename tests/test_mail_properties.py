@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from maestro_mcp.models import Priority, Role
 
 if TYPE_CHECKING:
-    from conftest import Team
+    from harness import Team
 
 pytestmark = pytest.mark.anyio
 

@@ -15,7 +15,7 @@ from maestro_mcp.service import mail as mail_service
 from maestro_mcp.store import Subscription
 
 if TYPE_CHECKING:
-    from conftest import Agent, Team
+    from harness import Agent, Team
 
 pytestmark = pytest.mark.anyio
 
@@ -434,6 +434,40 @@ async def test_cancelling_a_wait_leaves_later_mail_unread(team: Team, monkeypatc
     assert team.view.receipts(sent["message_id"]) == {"bob": "sent"}
     assert (await bob.call("whoami"))["unread"]["count"] == 1
     assert bodies(await bob.call("mail_inbox")) == ["after the cancel"]
+
+
+@pytest.mark.parametrize("tool", ["mail_wait", "mail_inbox"])
+async def test_a_call_cancelled_in_the_instant_after_its_take_puts_the_mail_back(
+    team: Team, monkeypatch: pytest.MonkeyPatch, tool: str
+) -> None:
+    """The take is shielded, so a cancellation that arrives while it runs lands just after it: the agent
+    never sees those messages, so they must not stay `delivered`; the next call returns them."""
+    alice, bob = await pair(team)
+    first = await alice.call("mail_send", to="bob", body="not lost")
+    second = await alice.call("mail_send", to="bob", body="nor this", priority="high")
+    real_take = team.store.take_unread
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+
+            async def take_then_get_cancelled(session_id: str, limit: int, **kw: Any) -> Any:
+                taken = await real_take(session_id, limit, **kw)
+                tg.cancel_scope.cancel()  # the caller gives up while the take is committing
+                return taken
+
+            monkeypatch.setattr(team.store, "take_unread", take_then_get_cancelled)
+            mail = team.services.mail
+            if tool == "mail_wait":
+                tg.start_soon(mail.wait, bob.session, 30, 10)
+            else:
+                tg.start_soon(mail.inbox, bob.session, 10, True)
+    monkeypatch.setattr(team.store, "take_unread", real_take)
+
+    assert team.view.receipts(first["message_id"]) == {"bob": "sent"}
+    assert team.view.receipts(second["message_id"]) == {"bob": "sent"}
+    with anyio.fail_after(10):
+        assert bodies(await bob.call("mail_wait", timeout_s=5)) == ["nor this", "not lost"]
+    assert team.view.receipts(first["message_id"]) == {"bob": "delivered"}
 
 
 @pytest.mark.parametrize("timeout_s", [-1, -0.001, MAX_WAIT_S + 1, 1e9])

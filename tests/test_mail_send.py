@@ -10,7 +10,7 @@ from maestro_mcp.config import MAX_BODY_BYTES
 from maestro_mcp.models import Role, SessionStatus
 
 if TYPE_CHECKING:
-    from conftest import Agent, Team
+    from harness import Agent, Team
 
 pytestmark = pytest.mark.anyio
 

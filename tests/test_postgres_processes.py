@@ -94,40 +94,6 @@ async def test_a_waiter_in_one_server_process_wakes_for_mail_sent_through_anothe
         assert any(m["type"] == "event" and "bob" in m["subject"] for m in events["messages"])
 
 
-async def test_workers_in_separate_processes_each_claim_different_tasks(pg_db: str, tmp_path: Path) -> None:
-    async with agent(pg_db, tmp_path, name="boss") as boss:
-        with anyio.fail_after(START_S):
-            created = await boss.call("task_create", tasks=[{"title": f"task {i}"} for i in range(12)])
-        all_ids = sorted(t["id"] for t in created["tasks"])
-        claimed: dict[str, list[str]] = {}
-        finished: list[str] = []
-        all_finished = anyio.Event()
-
-        async def worker(name: str) -> None:
-            async with agent(pg_db, tmp_path, name=name, role="worker", parent="boss") as me:
-                mine = claimed.setdefault(name, [])
-                while True:
-                    with anyio.fail_after(START_S):
-                        ready = await me.call("task_ready", claim=True)
-                    if ready["claimed"] is None:
-                        break
-                    mine.append(ready["claimed"]["id"])
-                # Stay up until every worker is done claiming: a server that stops releases its session's
-                # tasks in progress back to ready, and another worker would rightly claim them again.
-                finished.append(name)
-                if len(finished) == 3:
-                    all_finished.set()
-                with anyio.fail_after(START_S):
-                    await all_finished.wait()
-
-        async with anyio.create_task_group() as tg:
-            for i in range(3):
-                tg.start_soon(worker, f"w{i}")
-
-        everything = [task_id for ids in claimed.values() for task_id in ids]
-        assert sorted(everything) == all_ids  # every task claimed, none twice
-
-
 async def test_mail_round_trip_between_http_and_stdio_sessions_on_postgresql(pg_db: str, tmp_path: Path) -> None:
     async with (
         http_server(pg_db, cwd=tmp_path) as server,

@@ -18,14 +18,13 @@ import anyio
 import pytest
 from mcp import Client
 
+from maestro_mcp.cli.common import services_at
 from maestro_mcp.client import AgentClient, serve_params
 from maestro_mcp.config import MAX_BODY_BYTES
 from maestro_mcp.models import Role
-from maestro_mcp.service import Services
-from maestro_mcp.store.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
-    from conftest import StoreView
+    from harness import StoreView
 
 pytestmark = pytest.mark.anyio
 
@@ -49,17 +48,6 @@ async def agent(db: str, **params: Any) -> AsyncIterator[AgentClient]:
     """An agent and its own `maestro serve`. Every request, the handshake included, has a read timeout."""
     async with AgentClient(serve_params(db=db, **params), read_timeout_s=START_S) as client:
         yield client
-
-
-@contextlib.asynccontextmanager
-async def services_on(db: str) -> AsyncIterator[Services]:
-    """The store as the test itself sees it, for registering sessions and reading tokens."""
-    store = SQLiteStore(db)
-    await store.open()
-    try:
-        yield Services.create(store)
-    finally:
-        await store.close()
 
 
 async def serve_exits(db: str, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -258,7 +246,7 @@ async def test_a_plain_server_that_gets_no_tool_call_leaves_no_session(db: str, 
 
 
 async def test_a_server_resumes_a_session_from_its_id_and_token(db: str, view: StoreView) -> None:
-    async with services_on(db) as services:
+    async with services_at(db) as services:
         await services.sessions.register(name="alice", role=Role.coordinator, agent="script")
         bob = await services.sessions.register(name="bob", role=Role.worker, agent="claude", parent="alice")
         await services.mail.send(
@@ -283,7 +271,7 @@ async def test_a_server_resumes_a_session_from_its_id_and_token(db: str, view: S
 
 
 async def test_an_ended_session_resumed_with_its_token_is_live_again(db: str, view: StoreView) -> None:
-    async with services_on(db) as services:
+    async with services_at(db) as services:
         solo = await services.sessions.register(name="solo", role=Role.coordinator, agent="script")
     async with agent(db, session=solo.session.id, token=solo.token) as client:
         with anyio.fail_after(CALL_S):
@@ -297,7 +285,7 @@ async def test_an_ended_session_resumed_with_its_token_is_live_again(db: str, vi
 
 
 async def test_a_wrong_token_is_refused_at_start_with_a_clear_message(db: str, view: StoreView) -> None:
-    async with services_on(db) as services:
+    async with services_at(db) as services:
         bob = await services.sessions.register(name="bob", role=Role.coordinator, agent="script")
     before = view.snapshot()
 
@@ -323,25 +311,25 @@ async def test_only_one_of_session_and_token_is_refused(db: str) -> None:
     assert "MAESTRO_TOKEN" in stderr and "Traceback" not in stderr
 
 
-async def test_a_taken_name_is_refused_at_start(db: str, view: StoreView) -> None:
-    async with services_on(db) as services:
+async def test_a_name_a_live_session_holds_is_refused_at_start_naming_the_holder(db: str, view: StoreView) -> None:
+    async with services_at(db) as services:
         await services.sessions.register(name="alice", role=Role.coordinator, agent="script")
 
     code, stderr = await serve_exits(db, "--name", "alice")
 
     assert code != 0
-    assert "alice" in stderr and "taken" in stderr and "Traceback" not in stderr
+    assert "'alice' is held by a live session: alice (coordinator, script" in stderr, stderr
+    assert "maestro stop alice" in stderr and "Traceback" not in stderr
     assert view.count("sessions") == 1
 
 
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (["--role", "worker", "--parent", "ghost"], "ghost"),
         (["--name", "all"], "reserved"),
         (["--name", "a b"], "name"),
     ],
-    ids=["unknown parent", "reserved name", "invalid name"],
+    ids=["reserved name", "invalid name"],
 )
 async def test_bad_registration_flags_are_refused_at_start(
     db: str, view: StoreView, args: list[str], says: str
@@ -388,7 +376,7 @@ async def test_servers_started_at_once_on_a_new_project_all_work(tmp_path: Path)
 async def test_a_sender_killed_mid_send_loses_no_acknowledged_message_and_duplicates_none(
     db: str, view: StoreView
 ) -> None:
-    async with services_on(db) as services:
+    async with services_at(db) as services:
         await services.sessions.register(name="sink", role=Role.coordinator, agent="script")
     confirmed: list[str] = []
     enough = anyio.Event()

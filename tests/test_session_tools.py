@@ -1,4 +1,4 @@
-"""whoami, list_sessions, list_siblings, and lazy registration, over an in-memory MCP client."""
+"""whoami, list_sessions, and lazy registration, over an in-memory MCP client."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from maestro_mcp.models import Role, SessionStatus
 
 if TYPE_CHECKING:
-    from conftest import Team
+    from harness import Team
 
 pytestmark = pytest.mark.anyio
 
@@ -148,7 +148,7 @@ async def test_concurrent_first_calls_register_exactly_one_session(team: Team) -
     assert team.view.count("sessions") == 1
 
 
-# -- list_sessions / list_siblings --------------------------------------------------------------
+# -- list_sessions / siblings --------------------------------------------------------------
 
 
 async def test_list_sessions_shows_everyone_with_parent_names_and_liveness(team: Team) -> None:
@@ -193,18 +193,18 @@ async def test_list_sessions_refuses_an_unknown_role_or_status(team: Team) -> No
     assert "status" in await alice.error("list_sessions", status="sleeping")
 
 
-async def test_list_siblings_lists_the_other_children_of_my_parent(team: Team) -> None:
+async def test_whoami_lists_the_other_children_of_my_parent_as_siblings(team: Team) -> None:
     alice = await team.agent("alice")
     bob = await team.agent("bob", Role.worker, parent="alice")
     await team.agent("carol", Role.worker, parent="alice")
     await team.agent("grandchild", Role.worker, parent="carol")
     await team.agent("other-root")
 
-    siblings = (await bob.call("list_siblings"))["sessions"]
+    siblings = (await bob.call("whoami"))["siblings"]
 
     assert [s["name"] for s in siblings] == ["carol"]
     assert siblings[0]["live"] is True
-    assert (await alice.call("list_siblings"))["sessions"] == [], "a root session has no siblings"
+    assert (await alice.call("whoami"))["siblings"] == [], "a root session has no siblings"
 
 
 async def test_every_session_tool_result_carries_unread(team: Team) -> None:
@@ -212,5 +212,5 @@ async def test_every_session_tool_result_carries_unread(team: Team) -> None:
     bob = await team.agent("bob", Role.worker, parent="alice")
     await alice.call("mail_send", to="bob", body="urgent", priority="critical")
 
-    for tool in ("whoami", "list_sessions", "list_siblings"):
+    for tool in ("whoami", "list_sessions"):
         assert (await bob.call(tool))["unread"] == {"count": 1, "urgent": True}, tool

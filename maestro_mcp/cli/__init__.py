@@ -7,7 +7,22 @@ from __future__ import annotations
 
 import os
 
-from maestro_mcp.cli import agents, core, doctor, http, migrate, observe, tasks, tokens  # noqa: F401  (registers commands)
+from maestro_mcp.cli import (  # noqa: F401  (registers commands)
+    agents,
+    approvals,
+    core,
+    dashboard,
+    doctor,
+    http,
+    logs,
+    migrate,
+    observe,
+    run,
+    snapshots,
+    state,
+    tasks,
+    tokens,
+)
 from maestro_mcp.cli.app import app, fail
 
 __all__ = ["app", "fail", "main"]

@@ -11,21 +11,29 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from maestro_mcp import adapters
+from maestro_mcp.adapters import FileWrite, LaunchRequest
+from maestro_mcp.adapters.base import hook_socket_path, serve_binary
+from maestro_mcp.adapters.settings import merge_settings
 from maestro_mcp.cli.app import app, fail
 from maestro_mcp.cli.common import operator, run, services_at
+from maestro_mcp.cli.feed import follow_until_exit
 from maestro_mcp.config import project_root_for, redact_url, store_location
 from maestro_mcp.errors import InvalidArgument, MaestroError
-from maestro_mcp.launch import definitions, worktree
-from maestro_mcp.launch.plan import FileWrite, LaunchRequest, build_plan
-from maestro_mcp.launch.spawner import resolve_binary, write_files
+from maestro_mcp.launch import worktree
+from maestro_mcp.launch.spawner import command_of, open_log, resolve_binary, write_files
 from maestro_mcp.manifest import profile_text
 from maestro_mcp.models import Role, SessionStatus, TaskStatus
 from maestro_mcp.plans import load_plan
+from maestro_mcp.policy import load_policy
 from maestro_mcp.service.workers import build_manifest
+
+# The CLIs `maestro init` configures, in the order it reports them.
+INIT_AGENTS = ("claude", "gemini", "codex")
 
 
 def server_command() -> list[str]:
@@ -40,43 +48,8 @@ def server_command() -> list[str]:
 
 def project_configs(root: Path) -> list[FileWrite]:
     """The MCP config each agent CLI reads from the project, merged into any the user already has."""
-    command, *args = server_command()
-    claude = {"mcpServers": {"maestro": {"type": "stdio", "command": command, "args": args, "timeout": 3_600_000}}}
-    gemini = {"mcpServers": {"maestro": {"command": command, "args": args, "trust": True, "timeout": 3_600_000}}}
-    codex_args = ", ".join(json.dumps(a) for a in args)
-    codex = (
-        "# Codex loads this only when $CODEX_HOME/config.toml marks the project trusted.\n"
-        "[mcp_servers.maestro]\n"
-        f"command = {json.dumps(command)}\n"
-        f"args = [{codex_args}]\n"
-        'env_vars = ["MAESTRO_SESSION", "MAESTRO_TOKEN", "MAESTRO_DB"]\n'
-        "required = true\n"
-        'default_tools_approval_mode = "approve"\n'
-        "tool_timeout_sec = 3600\n"
-    )
-    return [
-        FileWrite(str(root / ".mcp.json"), json.dumps(claude, indent=2) + "\n", merge_json=True),
-        # Approves the project server for Claude Code (it still asks once to trust the folder).
-        FileWrite(
-            str(root / ".claude" / "settings.local.json"),
-            json.dumps({"enabledMcpjsonServers": ["maestro"]}, indent=2) + "\n",
-            merge_json=True,
-        ),
-        FileWrite(str(root / ".gemini" / "settings.json"), json.dumps(gemini, indent=2) + "\n", merge_json=True),
-        FileWrite(str(root / ".codex" / "config.toml"), codex),
-    ]
-
-
-def merge_config(existing: Any, ours: Any) -> Any:
-    """Our settings merged into the user's: objects key by key, lists united, any other value ours."""
-    if isinstance(existing, dict) and isinstance(ours, dict):
-        merged = dict(existing)
-        for key, value in ours.items():
-            merged[key] = merge_config(existing[key], value) if key in existing else value
-        return merged
-    if isinstance(existing, list) and isinstance(ours, list):
-        return existing + [v for v in ours if v not in existing]
-    return ours
+    command = server_command()
+    return [f for kind in INIT_AGENTS for f in adapters.load(kind, None).project_config(root, command)]
 
 
 def _plan_configs(root: Path) -> tuple[list[FileWrite], list[str]]:
@@ -104,7 +77,7 @@ def _plan_configs(root: Path) -> tuple[list[FileWrite], list[str]]:
                 raise fail(
                     f"{rel} was left alone: {problem}. Fix it, then run `maestro init` again (the store is ready)."
                 )
-            merged = merge_config(existing, json.loads(f.content))
+            merged = merge_settings(existing, json.loads(f.content))
             if merged == existing:
                 lines.append(f"kept {rel} (already configured)")
             else:
@@ -137,13 +110,37 @@ def init(
 
     location, version, root = run(body)
     typer.echo(f"store: {redact_url(location)} (schema version {version})")
+    worktree.ignore_state(root)
     if configs:
         writes, lines = _plan_configs(root)
-        write_files(writes)
+        write_files(writes, root)
         for line in lines:
             typer.echo(line)
+        command = server_command()[0]
+        if command != "maestro":
+            # The configs name this machine's interpreter: a teammate's clone must not get them.
+            machine = [w for w in writes if command in w.content or serve_binary(command) in w.content]
+            ignored = _ignore(root, [str(Path(w.path).relative_to(root)) for w in machine])
+            if ignored:
+                typer.echo(
+                    f"`maestro` is not on PATH, so these configs name this machine's paths: {', '.join(ignored)}"
+                    " (added to .gitignore). For configs to commit, activate the environment maestro is installed"
+                    " in and run `maestro init` again."
+                )
         ready = "claude, gemini" if any("to give Codex" in line for line in lines) else "claude, codex, gemini"
         typer.echo(f"agents started here ({ready}) now have the maestro tools.")
+
+
+def _ignore(root: Path, rels: list[str]) -> list[str]:
+    """Add `rels` to the project's .gitignore (those not already there); returns the ones added."""
+    path = root / ".gitignore"
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    present = {line.strip().lstrip("/") for line in text.splitlines()}
+    new = [rel for rel in rels if rel not in present]
+    if new:
+        block = "# written by `maestro init`: they name this machine's paths\n" + "".join(f"/{r}\n" for r in new)
+        write_files([FileWrite(str(path), (text if text.endswith("\n") or not text else text + "\n") + block)], root)
+    return new
 
 
 def _launch(
@@ -161,10 +158,12 @@ def _launch(
     kind, _, script = agent.partition(":")
     script_path = str(Path(script).resolve()) if script else None
 
-    async def prepare() -> tuple[list[str], dict[str, str], str, str, str]:
-        location = store_location(create=True)
+    async def prepare() -> tuple[list[str], dict[str, str], str, str, str, str]:
+        # Like `status`, `launch` needs the project's store: `maestro init` makes it (and the git ignore).
+        location = store_location(create=False)
         root = project_root_for(location)
-        definition = definitions.load(kind, root)
+        adapter = adapters.load(kind, root)
+        definition = adapter.definition
         if role is Role.worker and parent is None:
             raise InvalidArgument("A worker needs --parent (its coordinator's name).")
         request = LaunchRequest(
@@ -180,10 +179,11 @@ def _launch(
             mode="headless" if headless else "interactive",
             model=model,
             script=script_path,
+            rules=load_policy(root).for_profile(None),
         )
         # The planner is pure: a plan with a placeholder identity refuses a bad mode or script and a
         # missing CLI before any task is imported or any session registered.
-        draft = build_plan(request)
+        draft = adapters.build_plan(request, adapter)
         resolve_binary(draft.argv[0], draft.env, definition.install)
         specs = load_plan(plan) if plan is not None else None
         async with services_at(location) as svc:
@@ -198,35 +198,50 @@ def _launch(
                 workspace=str(Path.cwd()),
                 status=SessionStatus.spawning,
                 directive=directive or None,
+                spawner=(os.getpid(), svc.liveness.host),  # this command waits on the CLI it starts
             )
             session = registered.session
-            launch = build_plan(
+            launch = adapters.build_plan(
                 dataclasses.replace(
                     request,
                     session_id=session.id,
                     token=registered.token,
                     name=session.name,
-                    manifest=await build_manifest(svc.store, session, root, team),
-                )
+                    manifest=await build_manifest(svc.store, session, root, team, rules=request.rules, adapter=adapter),
+                    coordinator=role is Role.coordinator,
+                    hook_socket=hook_socket_path(root, session.id),
+                ),
+                adapter,
             )
             binary = resolve_binary(launch.argv[0], launch.env, definition.install)
-            write_files(launch.files)
-            return [binary, *launch.argv[1:]], launch.env, launch.cwd, session.id, location
+            write_files(launch.files, root)
+            return command_of(launch, binary), launch.env, launch.cwd, session.id, location, launch.log_path
 
-    argv, env, cwd, session_id, location = run(prepare)
+    argv, env, cwd, session_id, location, log_path = run(prepare)
     typer.echo(f"maestro: starting {agent} as session {session_id}", err=True)
-    # The agent owns the terminal; Ctrl-C is for it, not for us.
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        code = subprocess.run(argv, env=env, cwd=cwd, check=False).returncode
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    if headless:
+        code = _run_headless(argv, env, cwd, session_id, location, log_path)
+    else:
+        # The agent owns the terminal; Ctrl-C is for it, not for us.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            process = subprocess.Popen(argv, env=env, cwd=cwd)
+            try:
+                # The session's process is the CLI, watched by this command: `maestro stop` signals the CLI
+                # and everything it started, and this command records its exit code.
+                run(lambda: _record_process(location, session_id, process.pid))
+            finally:
+                code = process.wait()
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     async def finish() -> None:
         # The agent's own server normally ended the session; make sure, with the exit code.
         async with services_at(location) as svc:
             record = await svc.store.get_session(session_id)
             status = SessionStatus.exited if code == 0 else SessionStatus.failed
+            if record is not None and record.status is SessionStatus.stopped:
+                status = SessionStatus.stopped  # `maestro stop` asked for it: not a crash
             if record is not None and record.live:
                 await svc.sessions.end(record, status, code, "Its `maestro launch` returned.")
             elif record is not None and record.exit_code is None:
@@ -236,6 +251,31 @@ def _launch(
 
     run(finish)
     return code
+
+
+def _run_headless(argv: list[str], env: dict[str, str], cwd: str, session_id: str, location: str, log: str) -> int:
+    """A headless agent's own output (JSON events) goes to its log; the terminal gets a readable feed."""
+    typer.echo(f"maestro: its output goes to {log}; here, what happens:", err=True)
+    with open_log(Path(log), project_root_for(location)) as out:
+        process = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+    try:
+
+        async def feed() -> None:
+            await _record_process(location, session_id, process.pid)
+            async with services_at(location) as svc:
+                await follow_until_exit(svc, process.pid)
+
+        run(feed, interrupted="interrupted; the agent was stopped.")
+    finally:
+        if process.poll() is None:
+            process.terminate()
+        code = process.wait()
+    return code
+
+
+async def _record_process(location: str, session_id: str, pid: int) -> None:
+    async with services_at(location) as svc:
+        await svc.store.set_process(session_id, pid, os.getpid(), None)
 
 
 @app.command()

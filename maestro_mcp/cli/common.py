@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 import anyio
+import typer
+from rich.console import Console
+from rich.table import Table
 
 from maestro_mcp.cli.app import fail
-from maestro_mcp.config import store_location
+from maestro_mcp.config import project_root_for, store_location
 from maestro_mcp.errors import MaestroError, StoreError
-from maestro_mcp.models import Role, SessionRecord, SessionStatus
+from maestro_mcp.models import SessionRecord
 from maestro_mcp.service import Services
+from maestro_mcp.service.sessions import operator_session
+from maestro_mcp.service.workers import WorkerService
 from maestro_mcp.store import create_store
 
 T = TypeVar("T")
-
-OPERATOR = "operator"
 
 
 @contextlib.asynccontextmanager
@@ -51,21 +55,24 @@ async def services_at(location: str) -> AsyncIterator[Services]:
         await store.close()
 
 
+@contextlib.asynccontextmanager
+async def workers() -> AsyncIterator[tuple[Services, WorkerService]]:
+    """The project's services and a WorkerService for one command (`stop`, `respawn`): what it starts
+    outlives the command, and the relay of a worker it started ends its session when it exits."""
+    location = store_location(create=False)
+    async with services() as svc, anyio.create_task_group() as tg:
+        yield (
+            svc,
+            WorkerService(
+                svc.store, svc.sessions, svc.mail, svc.tasks, tg, project_root=project_root_for(location), db=location
+            ),
+        )
+        tg.cancel_scope.cancel()
+
+
 async def operator(svc: Services) -> SessionRecord:
     """The human's own session: humans send mail and create tasks as `operator`."""
-    existing = await svc.store.get_session(OPERATOR)
-    if existing is not None:
-        return existing
-    try:
-        return (
-            await svc.sessions.register(name=OPERATOR, role=Role.operator, agent="human", status=SessionStatus.idle)
-        ).session
-    except MaestroError:
-        # Another command registered it at the same moment.
-        again = await svc.store.get_session(OPERATOR)
-        if again is None:
-            raise
-        return again
+    return await operator_session(svc.store)
 
 
 INTERRUPTED = "interrupted; every change is a whole transaction, so the store is consistent."
@@ -78,18 +85,40 @@ def _unwrap(exc: BaseException) -> BaseException:
     return exc
 
 
-def run(fn: Callable[[], Awaitable[T]]) -> T:
-    """Run a command body; expected failures become one clear line on stderr and exit code 1."""
+def run(fn: Callable[[], Awaitable[T]], interrupted: str = INTERRUPTED) -> T:
+    """Run a command body; expected failures become one clear line on stderr and exit code 1.
+
+    `interrupted` is what Ctrl-C prints (a command that changes nothing says so, not "transactions")."""
     try:
         return anyio.run(fn)
     except MaestroError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
-        raise fail(INTERRUPTED, 130) from None
+        raise fail(interrupted, 130) from None
     except BaseExceptionGroup as group:
         inner = _unwrap(group)
         if isinstance(inner, MaestroError):
             raise fail(str(inner)) from None
         if isinstance(inner, KeyboardInterrupt) or group.subgroup(KeyboardInterrupt) is not None:
-            raise fail(INTERRUPTED, 130) from None
+            raise fail(interrupted, 130) from None
         raise
+
+
+def on_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, full: bool = False) -> None:
+    """A table for people: on a terminal fitted to its width (long cells cut with an ellipsis); piped, or
+    with `full`, every cell whole, tab-separated, so ids can be copied and scripts can cut columns."""
+    if full or not on_terminal():
+        for row in [headers, *rows]:
+            typer.echo("\t".join(row))
+        return
+    table = Table(*headers, box=None)
+    for column in table.columns:
+        column.overflow = "ellipsis"
+        column.no_wrap = True
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)

@@ -11,16 +11,21 @@ import anyio
 import typer
 
 from maestro_mcp.cli.app import app, fail
-from maestro_mcp.config import Identity, store_location
+from maestro_mcp.config import Identity, settings, store_location
 from maestro_mcp.errors import MaestroError
 from maestro_mcp.models import Role
 
 
 @app.command()
 def serve(
-    name: Annotated[str | None, typer.Option(help="Session name to register (unique per project).")] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="Session name (unique per project); an ended session of that name is taken back."),
+    ] = None,
     role: Annotated[Role, typer.Option(help="Role of a newly registered session.")] = Role.coordinator,
-    parent: Annotated[str | None, typer.Option(help="Parent session (name or id) of a worker.")] = None,
+    parent: Annotated[
+        str | None, typer.Option(help="Parent session (name or id) of a worker, looked up at its first tool call.")
+    ] = None,
     agent: Annotated[str | None, typer.Option(help="Agent kind; default: guessed from the MCP client.")] = None,
     log_level: Annotated[str, typer.Option(help="Log level for stderr.")] = "WARNING",
     http: Annotated[
@@ -56,7 +61,7 @@ def serve(
     except MaestroError as exc:
         raise fail(str(exc), 2) from None
     registration = Registration(name=name, role=role, parent=parent, agent=agent)
-    code = anyio.run(serve_stdio, location, registration, Identity.from_env())
+    code = anyio.run(serve_stdio, location, registration, Identity.of(settings()))
     raise typer.Exit(code)
 
 

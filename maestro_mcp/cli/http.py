@@ -13,7 +13,7 @@ import anyio
 import typer
 
 from maestro_mcp.cli.app import fail
-from maestro_mcp.config import http_allowed_hosts, http_heartbeat_s, store_location
+from maestro_mcp.config import settings, store_location
 from maestro_mcp.errors import MaestroError
 
 
@@ -22,7 +22,8 @@ def serve_http_command(host: str, port: int, heartbeat_timeout: float | None, lo
     from maestro_mcp.server.http import serve_http
 
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format="maestro serve --http: %(message)s")
-    heartbeat = http_heartbeat_s() if heartbeat_timeout is None else heartbeat_timeout
+    config = settings()
+    heartbeat = config.http_heartbeat_s if heartbeat_timeout is None else heartbeat_timeout
     if heartbeat <= 0:
         raise fail(f"--heartbeat-timeout must be positive, not {heartbeat}.", 2)
     if not 0 <= port <= 65535:
@@ -32,6 +33,6 @@ def serve_http_command(host: str, port: int, heartbeat_timeout: float | None, lo
     except MaestroError as exc:
         raise fail(str(exc), 2) from None
     code = anyio.run(
-        lambda: serve_http(location, host, port, heartbeat, allowed_hosts=http_allowed_hosts()),
+        lambda: serve_http(location, host, port, heartbeat, allowed_hosts=config.http_allowed_hosts, config=config),
     )
     raise typer.Exit(code)

@@ -1,8 +1,7 @@
-"""`maestro migrate --to postgresql://…`: move a project's SQLite store into PostgreSQL."""
+"""`maestro migrate --to LOCATION`: copy a project's store into another, empty one (SQLite to PostgreSQL, usually)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import anyio
@@ -16,31 +15,32 @@ from maestro_mcp.errors import Conflict, InvalidArgument
 
 @app.command()
 def migrate(
-    to: Annotated[str, typer.Option("--to", help="URL of the PostgreSQL store to fill (must be empty).")],
+    to: Annotated[
+        str, typer.Option("--to", help="The store to fill (must be empty): a postgresql:// URL or a SQLite path.")
+    ],
     source: Annotated[
-        Path | None, typer.Option("--from", help="The SQLite store to copy; default: this project's.")
+        str | None, typer.Option("--from", help="The store to copy (a path or a URL); default: this project's.")
     ] = None,
 ) -> None:
-    """Copy this project's SQLite store (sessions, mail, receipts, directives, tasks, reports) into an
-    empty PostgreSQL store, in one transaction. The SQLite file is left as it was."""
-    if not is_url(to):
-        raise fail(f"--to {to!r} is not a postgresql:// URL.", 2)
+    """Copy this project's store (sessions, mail, receipts, directives, tasks, reports) into an empty
+    store, in one transaction. The source is left as it was. Either side may be SQLite or PostgreSQL."""
 
     async def body() -> dict[str, int]:
         from maestro_mcp.service import snapshot
 
-        origin = str(source.resolve()) if source is not None else store_location(create=False)
-        if is_url(origin):
-            raise InvalidArgument(
-                f"The source store {redact_url(origin)} is not a SQLite file.",
-                "Pass --from .maestro/maestro.db, or unset MAESTRO_DB.",
-            )
-        if not await anyio.Path(origin).exists():
-            raise InvalidArgument(f"No SQLite store at {origin}.", "Pass --from with the path of maestro.db.")
-        async with services_at(origin) as src, services_at(to) as dst:
+        origin = source if source is not None else store_location(create=False)
+        if not is_url(origin):
+            path = anyio.Path(origin)
+            if not await path.exists():
+                raise InvalidArgument(f"No store at {origin}.", "Pass --from with the path of maestro.db, or a URL.")
+            origin = str(await path.resolve())
+        target = to if is_url(to) else str(await anyio.Path(to).resolve())
+        if target == origin:
+            raise InvalidArgument(f"--to names the store being copied ({redact_url(to)}).", "Name another store.")
+        async with services_at(origin) as src, services_at(target) as dst:
             if not await dst.store.is_empty():
                 raise Conflict(
-                    f"The PostgreSQL store {redact_url(to)} already holds data.",
+                    f"The store {redact_url(to)} already holds data.",
                     "Migrate into an empty database or schema (add ?schema=NAME to the URL for a fresh one).",
                 )
             doc = await snapshot.export(src.store)
@@ -50,11 +50,13 @@ def migrate(
             if short:
                 raise Conflict(
                     f"The copy in {redact_url(to)} is incomplete ({', '.join(short)}).",
-                    "Empty that store and run migrate again; the SQLite store is unchanged.",
+                    "Empty that store and run migrate again; the source store is unchanged.",
                 )
             return copied
 
+    if not to.strip():
+        raise fail("--to is empty: name the store to fill.", 2)
     copied = run(body)
     summary = ", ".join(f"{n} {table}" for table, n in copied.items())
     typer.echo(f"copied {summary} to {redact_url(to)}")
-    typer.echo("point every server at it: MAESTRO_DB='<that URL>' (the SQLite file is unchanged)", err=True)
+    typer.echo("point every server at it: MAESTRO_DB='<that store>' (the source store is unchanged)", err=True)

@@ -1,32 +1,28 @@
-"""Watching and steering: status, watch, sessions, mail, steer, stop, export, import."""
+"""Watching and steering: status, watch, sessions, mail, steer, stop."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sys
-from pathlib import Path
 from typing import Annotated
 
 import anyio
 import typer
 from rich.console import Console
 from rich.live import Live
-from rich.table import Table
 
 from maestro_mcp.cli.app import app, fail
-from maestro_mcp.cli.common import operator, run, services
-from maestro_mcp.config import project_root_for, store_location
+from maestro_mcp.cli.common import on_terminal, operator, print_table, run, services, workers
 from maestro_mcp.errors import InvalidArgument
 from maestro_mcp.models import Priority
-from maestro_mcp.service import snapshot
-from maestro_mcp.service.workers import WorkerService
 from maestro_mcp.store import ALL
 from maestro_mcp.view import collect, follow, render
 
 
 @app.command()
-def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Never cut a cell short (the default when piped).")] = False,
+) -> None:
     """Sessions, the plan by wave, and the latest mail and events, once."""
 
     async def body() -> None:
@@ -35,7 +31,8 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
         if as_json:
             typer.echo(json.dumps(current.to_json(), indent=2))
         else:
-            Console().print(render(current))
+            # On a terminal the view fits its width; piped (or --full) nothing is cut short.
+            Console(width=None if on_terminal() and not full else 250).print(render(current))
 
     run(body)
 
@@ -51,15 +48,17 @@ def watch() -> None:
                 await follow(svc, lambda status: live.update(render(status)))
 
     try:
-        run(body)
+        run(body, interrupted="stopped watching (nothing was changed).")
     except typer.Exit as exc:
         if exc.exit_code != 130:
             raise
-        typer.echo("")
 
 
 @app.command()
-def sessions(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+def sessions(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Never cut a cell short (the default when piped).")] = False,
+) -> None:
     """Every session with role, status and liveness."""
 
     async def body() -> None:
@@ -68,13 +67,12 @@ def sessions(as_json: Annotated[bool, typer.Option("--json", help="Machine-reada
         if as_json:
             typer.echo(json.dumps([s.model_dump(mode="json") for s in infos], indent=2))
             return
-        table = Table("name", "id", "role", "agent", "parent", "status", "live", "exit", box=None)
-        for s in infos:
-            exit_code = "" if s.exit_code is None else str(s.exit_code)
-            table.add_row(
-                s.name, s.session_id, s.role.value, s.agent, s.parent or "", s.status.value, str(s.live), exit_code
-            )
-        Console().print(table)
+        rows = [
+            [s.name, s.session_id, s.role.value, s.agent, s.parent or "", s.status.value, str(s.live),
+             "" if s.exit_code is None else str(s.exit_code)]
+            for s in infos
+        ]  # fmt: skip
+        print_table(["name", "id", "role", "agent", "parent", "status", "live", "exit"], rows, full=full)
 
     run(body)
 
@@ -174,59 +172,8 @@ def stop(
     """Stop an agent: a critical mail with the reason, SIGTERM after the grace period, then SIGKILL."""
 
     async def body() -> str:
-        location = store_location(create=False)
-        async with services() as svc, anyio.create_task_group() as tg:
-            workers = WorkerService(
-                svc.store, svc.sessions, svc.mail, svc.tasks, tg, project_root=project_root_for(location), db=location
-            )
-            record = await workers.stop(await operator(svc), session, reason, grace)
-            tg.cancel_scope.cancel()
+        async with workers() as (svc, worker_service):
+            record = await worker_service.stop(await operator(svc), session, reason, grace)
         return f"{record.name} is {record.status.value}"
-
-    typer.echo(run(body))
-
-
-@app.command("export")
-def export_store(
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write (default: stdout).")] = None,
-) -> None:
-    """Write a JSON snapshot of the whole store: sessions, tasks, mail with receipts, reports, directives."""
-
-    async def body() -> str:
-        async with services() as svc:
-            return json.dumps(await snapshot.export(svc.store), indent=1) + "\n"
-
-    text = run(body)
-    if output is None:
-        sys.stdout.write(text)
-        return
-    # Written beside the target and renamed into place: an interrupted export never leaves half a file.
-    partial = output.with_name(f".{output.name}.partial")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(output)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
-        raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
-    typer.echo(f"wrote {output}", err=True)
-
-
-@app.command("import")
-def import_store(
-    source: Annotated[Path, typer.Argument(help="A file written by `maestro export`.")],
-    force: Annotated[bool, typer.Option(help="Replace a store that is not empty.")] = False,
-) -> None:
-    """Restore a snapshot into this project's store (refused over a non-empty store without --force)."""
-    try:
-        text = source.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise fail(f"cannot read {source}: {exc}") from None
-
-    async def body() -> str:
-        doc = snapshot.parse(text, str(source))
-        async with services(create=True) as svc:
-            counts = await snapshot.restore(svc.store, doc, force=force)
-        return "imported " + ", ".join(f"{n} {table}" for table, n in counts.items())
 
     typer.echo(run(body))

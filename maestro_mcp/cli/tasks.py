@@ -11,6 +11,7 @@ import typer
 
 from maestro_mcp.cli.app import app
 from maestro_mcp.cli.common import operator, run, services
+from maestro_mcp.errors import InvalidArgument
 from maestro_mcp.models import Task, TaskStatus
 from maestro_mcp.plans import load_plan
 
@@ -63,10 +64,15 @@ def tasks_list(
 
 @tasks_app.command("import")
 def tasks_import(
-    plan: Annotated[Path, typer.Argument(help="A .yaml, .json or .md plan.")],
+    plan: Annotated[Path, typer.Argument(help="A .yaml, .json or .md plan (format: docs/plans.md).")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the waves; store nothing.")] = False,
 ) -> None:
-    """Import a plan file as tasks (one transaction), or preview its waves with --dry-run."""
+    """Import a plan file as tasks (one transaction), or preview its waves with --dry-run.
+
+    A plan is a list of tasks, each with a `title` and optionally a `key`, `depends_on` (keys), `files`,
+    `acceptance`, `description`, `assignee`, `priority`; or Markdown with one `## Phase N: Title` section
+    per task. The whole format, with examples, is in docs/plans.md.
+    """
 
     async def body() -> str:
         specs = load_plan(plan)
@@ -101,10 +107,21 @@ def tasks_import(
     typer.echo(run(body))
 
 
+RETRYABLE = (TaskStatus.failed, TaskStatus.blocked)
+
+
 def _set_status(task_id: str, status: TaskStatus, reason: str) -> str:
     async def body() -> str:
         async with services() as svc:
             me = await operator(svc)
+            if status is TaskStatus.ready:
+                current = await svc.tasks.get(task_id)
+                if current.status not in RETRYABLE:
+                    raise InvalidArgument(
+                        f"Task {current.id} ({current.title}) is {current.status.value}, not failed or blocked:"
+                        " there is nothing to retry.",
+                        "`maestro tasks` shows which tasks failed or are blocked.",
+                    )
             change = await svc.tasks.update(me, task_id, status=status, result=reason or None)
             task = change.task
             return f"{task.id} is now {task.status.value}"

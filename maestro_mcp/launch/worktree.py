@@ -7,7 +7,9 @@ from pathlib import Path
 
 import anyio
 
+from maestro_mcp.adapters.base import FileWrite
 from maestro_mcp.errors import Conflict, InvalidArgument
+from maestro_mcp.launch.spawner import write_files
 
 
 async def git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
@@ -21,6 +23,28 @@ async def git(cwd: Path, *args: str, check: bool = True) -> subprocess.Completed
 async def git_root(path: Path) -> Path | None:
     result = await git(path, "rev-parse", "--show-toplevel", check=False)
     return Path(result.stdout.decode().strip()) if result.returncode == 0 else None
+
+
+# maestro's own state (the store, logs, sockets, per-session configs, worktrees) is never committed; what a
+# project sets up for its team in .maestro/ (its policy, launchers, templates, profiles) may be.
+STATE_IGNORE = """# maestro's own state: the store, logs, sockets, per-session configs and worktrees
+*
+!policy.toml
+!config.toml
+!launchers/
+!launchers/*.toml
+!templates/
+!templates/*.md
+!profiles/
+!profiles/*.md
+"""
+
+
+def ignore_state(project_root: Path) -> None:
+    """Write `.maestro/.gitignore` (once): git then leaves maestro's state out of every commit."""
+    path = project_root / ".maestro" / ".gitignore"
+    if not path.exists():
+        write_files([FileWrite(str(path), STATE_IGNORE)], project_root)
 
 
 def branch_for(name: str) -> str:
@@ -39,10 +63,8 @@ async def create(project_root: Path, name: str) -> tuple[Path, str]:
         raise Conflict(f"A worktree already exists at {path}.", "Choose another worker name.")
     branch = branch_for(name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    ignore = anyio.Path(project_root / ".maestro" / ".gitignore")
-    if not await ignore.exists():
-        # Else the project's `git add -A` would take the worktrees in as embedded repositories (and the store).
-        await ignore.write_text("# maestro's own state: never part of the project's commits\n*\n", encoding="utf-8")
+    # Else the project's `git add -A` would take the worktrees in as embedded repositories (and the store).
+    ignore_state(project_root)
     await git(project_root, "worktree", "add", "-b", branch, str(path), "HEAD")
     return path, branch
 

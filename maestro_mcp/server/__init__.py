@@ -8,10 +8,21 @@ from mcp.server import MCPServer
 
 from maestro_mcp import __version__
 
-from . import prompts, tools_mail, tools_sessions, tools_tasks, tools_workers
+from . import (
+    prompts,
+    resources,
+    tools_approvals,
+    tools_mail,
+    tools_permission,
+    tools_sessions,
+    tools_state,
+    tools_tasks,
+    tools_workers,
+)
 from .runtime import Identity, ProcessIdentity, Registration, Runtime
+from .toolkit import ListedByRole, ToolSet
 
-__all__ = ["Identity", "ProcessIdentity", "Registration", "Runtime", "build_server"]
+__all__ = ["Identity", "ProcessIdentity", "Registration", "Runtime", "build_server", "declare_tools"]
 
 INSTRUCTIONS = (
     "maestro coordinates a team of coding agents. Call whoami first to learn your role, coordinator, "
@@ -21,12 +32,30 @@ INSTRUCTIONS = (
 )
 
 
+def declare_tools(runtime: Runtime) -> ToolSet:
+    """Every tool this server offers, for any role (`tools/list` shows each role its own)."""
+    tools = ToolSet()
+    tools_sessions.register(tools, runtime)
+    tools_mail.register(tools, runtime)
+    tools_tasks.register(tools, runtime)
+    tools_workers.register(tools, runtime)
+    tools_approvals.register(tools, runtime)
+    tools_permission.register(tools, runtime)
+    tools_state.register(tools, runtime)
+    return tools
+
+
 def build_server(runtime: Runtime) -> MCPServer[Any]:
-    # The SDK logs every tool error at INFO; agents read those errors in results, not on stderr.
-    mcp: MCPServer[Any] = MCPServer("maestro", instructions=INSTRUCTIONS, version=__version__, log_level="WARNING")
-    tools_sessions.register(mcp, runtime)
-    tools_mail.register(mcp, runtime)
-    tools_tasks.register(mcp, runtime)
-    tools_workers.register(mcp, runtime)
+    tools = declare_tools(runtime)
+    mcp: MCPServer[Any] = MCPServer(
+        "maestro",
+        instructions=INSTRUCTIONS,
+        version=__version__,
+        # The SDK logs every tool error at INFO; agents read those errors in results, not on stderr.
+        log_level="WARNING",
+        tools=tools.build(runtime.require_role),
+        middleware=[ListedByRole(runtime.identity, tools.roles())],
+    )
     prompts.register(mcp)
+    resources.register(mcp, runtime.services)
     return mcp

@@ -26,8 +26,8 @@ import socket
 import sys
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Generator
-from typing import Any
+from collections.abc import Callable, Generator
+from typing import Any, Literal
 
 import anyio
 import anyio.abc
@@ -36,13 +36,17 @@ from mcp.server.mcpserver import Context
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from maestro_mcp.config import Settings, settings
+from maestro_mcp.dashboard import Dashboard
 from maestro_mcp.errors import AuthError, MaestroError
 from maestro_mcp.ids import hash_token
-from maestro_mcp.models import SessionRecord, SessionStatus, now
+from maestro_mcp.models import Role, SessionRecord, SessionStatus, now
 from maestro_mcp.service import Services
 from maestro_mcp.store import ALL, create_store
 
 from . import build_server
+from .heartbeat import beat_forever
+from .http_guard import IDLE_TIMEOUT_S, MAX_CONNECTIONS, GuardedH11Protocol
 from .runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -78,6 +82,11 @@ class HttpIdentity:
         if not isinstance(session, SessionRecord):
             raise AuthError("This request carries no valid bearer token.", "Send Authorization: Bearer <token>.")
         return session
+
+    def listed_role(self, request: Any) -> Role:
+        """The role of the token's session (BearerAuth let no request without one through)."""
+        session = getattr(request, "scope", {}).get("state", {}).get(STATE_KEY)
+        return session.role if isinstance(session, SessionRecord) else Role.worker
 
 
 class HttpLiveness:
@@ -238,12 +247,52 @@ class BearerAuth:
             self._mcp_owner.popitem(last=False)
 
 
-class _Server(uvicorn.Server):
-    """uvicorn, minus its signal handling: `serve_http` stops it and then closes the store."""
+class McpBesideDashboard:
+    """`/mcp` for agents (bearer tokens of sessions), everything else for the dashboard's people."""
+
+    def __init__(self, mcp: ASGIApp, dashboard: ASGIApp) -> None:
+        self.mcp = mcp
+        self.dashboard = dashboard
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "lifespan" or path == "/mcp" or path.startswith("/mcp/"):
+            await self.mcp(scope, receive, send)  # the MCP app's lifespan runs its session manager
+        else:
+            await self.dashboard(scope, receive, send)
+
+
+class QuietServer(uvicorn.Server):
+    """uvicorn, minus its signal handling: `serve_http` (or `serve_dashboard`) stops it, then closes the store."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+
+def guarded_server(app: ASGIApp, *, lifespan: Literal["on", "off"]) -> QuietServer:
+    """uvicorn as both `maestro serve --http` and `maestro dashboard` run it: bounded requests, idle
+    connections and connection count (http_guard.py), no access log, 5 s of graceful shutdown."""
+    return QuietServer(
+        uvicorn.Config(
+            app,
+            http=GuardedH11Protocol,
+            lifespan=lifespan,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=5,
+            timeout_keep_alive=IDLE_TIMEOUT_S,
+            limit_concurrency=MAX_CONNECTIONS,
+        )
+    )
+
+
+def shown_url(host: str, port: int, path: str = "/") -> str:
+    """Where to point a browser or client at a server listening on `host`."""
+    shown = f"[{host.strip('[]')}]" if ":" in host else host
+    if host in ("0.0.0.0", "::", "[::]"):
+        shown = "127.0.0.1"
+    return f"http://{shown}:{port}{path}"
 
 
 def _security(host: str, extra_hosts: list[str]) -> TransportSecuritySettings | None:
@@ -255,9 +304,12 @@ def _security(host: str, extra_hosts: list[str]) -> TransportSecuritySettings | 
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def bind_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # The protocol named, not 0: asyncio turns Nagle off only on sockets whose proto is IPPROTO_TCP, and
+    # with Nagle on, every response after the first on a keep-alive connection waited ~40 ms for the
+    # client's delayed ACK (headers and body are two writes).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host.strip("[]"), port))
     sock.listen(128)
@@ -273,17 +325,20 @@ async def serve_http(
     *,
     allowed_hosts: list[str] | None = None,
     max_request_bytes: int = MAX_REQUEST_BYTES,
+    config: Settings | None = None,
 ) -> int:
     """Serve MCP over streamable HTTP at /mcp until SIGINT/SIGTERM. Prints where it listens on stderr."""
     try:
-        sock = _bind(host, port)
+        sock = bind_socket(host, port)
     except OSError as exc:
         print(f"maestro serve --http: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    store = create_store(location)
+    config = config or settings()
+    # One server for many agents: their transactions share a pool (see docs/deployment.md).
+    store = create_store(location, config, pool_size=config.http_pg_pool_size)
     try:
         await store.open()
-        services = Services.create(store)
+        services = Services.create(store, config)
         liveness = HttpLiveness(services, heartbeat_s)
         mcp = build_server(Runtime(services, HttpIdentity()))
         app = mcp.streamable_http_app(
@@ -292,18 +347,15 @@ async def serve_http(
             transport_security=_security(host, allowed_hosts or []),
             max_request_body_size=max_request_bytes,
         )
-        config = uvicorn.Config(
-            BearerAuth(app, services, liveness),
-            lifespan="on",
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=5,
-        )
-        server = _Server(config)
+        # The dashboard and /metrics beside /mcp, behind their own gate (operator tokens off loopback).
+        dashboard = Dashboard(services, loopback=is_loopback(host), allowed_hosts=allowed_hosts or [])
+        server = guarded_server(McpBesideDashboard(BearerAuth(app, services, liveness), dashboard.asgi), lifespan="on")
         async with anyio.create_task_group() as tg:
-            await tg.start(_stop_on_signal, server)
+            await tg.start(stop_on_signal, server, dashboard.close)
             await store.listen(ALL, tg)
             tg.start_soon(liveness.run)
+            tg.start_soon(dashboard.run)
+            tg.start_soon(beat_forever, services, lambda: None)
             if not is_loopback(host):
                 print(
                     f"maestro serve --http: WARNING: listening on {host}, beyond this machine, over plain HTTP:"
@@ -314,8 +366,16 @@ async def serve_http(
                 )
             # The socket is listening already: connections made from now on wait in its backlog.
             bound_port = sock.getsockname()[1]
-            shown = f"[{host.strip('[]')}]" if ":" in host else host
-            print(f"maestro serve --http: serving MCP at http://{shown}:{bound_port}/mcp", file=sys.stderr, flush=True)
+            print(
+                f"maestro serve --http: serving MCP at {shown_url(host, bound_port, '/mcp')}",
+                file=sys.stderr,
+                flush=True,
+            )
+            print(
+                f"maestro serve --http: the dashboard is at {shown_url(host, bound_port)} and metrics at /metrics",
+                file=sys.stderr,
+                flush=True,
+            )
             await server.serve(sockets=[sock])
             tg.cancel_scope.cancel()
         return 0
@@ -327,11 +387,18 @@ async def serve_http(
         await store.close()
 
 
-async def _stop_on_signal(
-    server: uvicorn.Server, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+async def stop_on_signal(
+    server: uvicorn.Server,
+    before: Callable[[], None] | None = None,
+    *,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
+    """On SIGTERM/SIGINT: call `before` (the dashboard ends its event streams, which would hold the
+    graceful shutdown for its whole timeout), then let uvicorn stop."""
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         task_status.started()
         async for _ in signals:
+            if before is not None:
+                before()
             server.should_exit = True
             return

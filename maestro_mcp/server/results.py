@@ -19,12 +19,13 @@ class WhoAmI(Result):
     parent: str | None
     coordinator: str | None = Field(description="Name of the coordinator you report to (null for a root).")
     coordinator_live: bool | None = Field(
-        description="False when your coordinator has ended: finish your task, report, and stop."
+        description="False when your coordinator has ended or gone silent: finish your task and report."
     )
     siblings: list[SessionInfo]
     tasks: list[Task] = Field(description="Tasks assigned to you that are not finished.")
     directive: str | None = Field(default=None, description="What your coordinator spawned you for.")
     directives: list[Directive] = Field(description="Active operator steering: follow it.")
+    team_spend_usd: float | None = Field(default=None, description="Coordinator: your team's spend so far.")
 
 
 class Sessions(Result):
@@ -68,13 +69,42 @@ class Created(Result):
 
 
 class ReadyTasks(Result):
-    tasks: list[Task] = Field(description="Ready tasks you may take (after the claimed one, if any).")
+    tasks: list[TaskBrief] = Field(description="Ready tasks you may take (after the claimed one, if any).")
     claimed: Task | None = Field(description="The task now assigned to you and in progress, or null.")
     skipped: list[str] = Field(default_factory=list, description="Ready tasks passed over, and why.")
 
 
+class TaskBrief(Model):
+    """A task in a list: enough to choose one; task_get shows it whole."""
+
+    id: str
+    key: str | None
+    title: str
+    status: TaskStatus
+    wave: int
+    assignee: str | None = Field(description="Name of the session working on it.")
+    depends_on: list[str]
+    files: list[str] = Field(description="What it will change: two tasks sharing a file do not run at once.")
+    blocked_reason: str | None = Field(default=None, description="Why it is blocked, when it is.")
+
+    @classmethod
+    def of(cls, task: Task) -> TaskBrief:
+        return cls(
+            id=task.id,
+            key=task.key,
+            title=task.title,
+            status=task.status,
+            wave=task.wave,
+            assignee=task.assignee,
+            depends_on=task.depends_on,
+            files=task.files,
+            blocked_reason=task.blocked_reason,
+        )
+
+
 class TaskList(Result):
-    tasks: list[Task]
+    tasks: list[TaskBrief]
+    more: int = Field(description="Tasks past the limit: narrow with status, assignee or parent_id.")
 
 
 class OneTask(Result):
@@ -104,3 +134,38 @@ class Spawned(Result):
 class Stopped(Result):
     session_id: str
     status: str
+
+
+class Approval(Model):
+    request_id: str
+    session_id: str
+    name: str = Field(description="The worker asking.")
+    tool: str = Field(description="The tool as the worker's CLI names it.")
+    input: str = Field(description="What it would do (truncated text).")
+    reason: str = Field(description="Why it asks: what the policy said.")
+    created_at: str
+    expires_at: str = Field(description="When it is denied if nobody answers.")
+
+
+class Approvals(Result):
+    approvals: list[Approval]
+
+
+class Decided(Result):
+    request_id: str
+    decision: str = Field(description="allowed or denied.")
+    rule: str | None = Field(default=None, description="The rule remembered for your team, with remember=true.")
+
+
+class StateSet(Result):
+    key: str
+    version: int
+
+
+class StateValue(Result):
+    key: str
+    value: str | None = Field(description="JSON text.")
+    version: int
+    set_by: str | None
+    set_at: str | None
+    changed: bool = Field(description="False: the wait ended with no version above after_version.")

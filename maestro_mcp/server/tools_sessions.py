@@ -1,37 +1,36 @@
-"""Tools about who is here: whoami, list_sessions, list_siblings."""
+"""Tools about who is here: whoami (you, your coordinator, your siblings) and list_sessions (everyone).
+
+Siblings are listed in one place only, whoami: a second tool saying the same cost every agent its
+schema in every request.
+"""
 
 from typing import Annotated, Any, Literal
 
-from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from pydantic import Field
 
-from maestro_mcp.models import Role, SessionStatus, TaskStatus
+from maestro_mcp.models import Role, SessionStatus
 
 from .results import Sessions, WhoAmI
 from .runtime import Runtime
+from .toolkit import ToolSet
 
 RoleName = Literal["coordinator", "worker", "operator"]
 StatusName = Literal["spawning", "working", "idle", "blocked", "needs_input", "done", "failed", "exited", "stopped"]
 
-FINISHED = (TaskStatus.done, TaskStatus.cancelled, TaskStatus.failed)
 
-
-def register(mcp: MCPServer[Any], rt: Runtime) -> None:
+def register(tools: ToolSet, rt: Runtime) -> None:
     services = rt.services
 
-    @mcp.tool()
+    @tools.tool(read_only=True)
     async def whoami(ctx: Context[Any, Any]) -> WhoAmI:
-        """Who you are in this team: your session, role, coordinator, siblings, assigned tasks and the
-        operator's active directives. Call it first, and again whenever you are unsure what to do."""
+        """You: role, coordinator, siblings, open tasks, operator directives. Call it first, and
+        whenever unsure what to do."""
         async with rt.call(ctx) as me:
             # `me` is this server's own record: what whoami shows of it (name, role, agent, parent, directive)
-            # is fixed when the session is registered, so it is not read again. Everything else is.
-            parent = await services.store.get_session(me.parent_id) if me.parent_id else None
-            # The coordinator is the nearest coordinator above: usually the parent, already in hand.
-            coordinator = parent
-            if parent is not None and parent.role is not Role.coordinator:
-                coordinator = await services.sessions.coordinator(parent)
+            # is fixed when the session is registered, so it is not read again. Everything else is, in one read.
+            around = await services.store.overview(me)
+            parent, coordinator = around.parent, around.coordinator
             return WhoAmI(
                 session_id=me.id,
                 name=me.name,
@@ -39,31 +38,26 @@ def register(mcp: MCPServer[Any], rt: Runtime) -> None:
                 agent=me.agent,
                 parent=parent.name if parent else None,
                 coordinator=coordinator.name if coordinator else None,
-                coordinator_live=coordinator.live if coordinator else None,
-                siblings=await services.sessions.siblings(me, parent),
-                tasks=await services.tasks.views(
-                    [t for t in await services.store.list_tasks(assignee_id=me.id) if t.status not in FINISHED]
+                coordinator_live=(
+                    services.activity.coordinator_responsive(coordinator, rt.stall_after_s()) if coordinator else None
                 ),
+                siblings=[services.sessions.info(s, parent.name if parent else None) for s in around.siblings],
+                tasks=await services.tasks.views(around.tasks, me),
                 directive=me.directive,
-                directives=await services.store.active_directives(me.id),
-                unread=await services.mail.unread(me),
+                directives=around.directives,
+                team_spend_usd=None if around.team_spend_usd is None else round(around.team_spend_usd, 4),
+                unread=around.unread,
             )
 
-    @mcp.tool()
+    @tools.tool(read_only=True)
     async def list_sessions(
         ctx: Context[Any, Any],
-        role: Annotated[RoleName | None, Field(description="Only sessions with this role.")] = None,
-        status: Annotated[StatusName | None, Field(description="Only sessions with this status.")] = None,
+        role: Annotated[RoleName | None, Field(description="Only this role.")] = None,
+        status: Annotated[StatusName | None, Field(description="Only this status.")] = None,
     ) -> Sessions:
-        """Every session of the project with its live status: use it to find names to mail."""
+        """Every session of the project with live status: names to mail."""
         async with rt.call(ctx) as me:
             sessions = await services.sessions.list_infos(
                 Role(role) if role else None, SessionStatus(status) if status else None
             )
             return Sessions(sessions=sessions, unread=await services.mail.unread(me))
-
-    @mcp.tool()
-    async def list_siblings(ctx: Context[Any, Any]) -> Sessions:
-        """The other sessions spawned by your parent (your team mates), with their live status."""
-        async with rt.call(ctx) as me:
-            return Sessions(sessions=await services.sessions.siblings(me), unread=await services.mail.unread(me))

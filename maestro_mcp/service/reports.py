@@ -17,6 +17,7 @@ from maestro_mcp.models import (
     TaskStatus,
     now,
 )
+from maestro_mcp.service import limits
 from maestro_mcp.service.mail import MailService
 from maestro_mcp.service.tasks import TaskService
 from maestro_mcp.store import Store
@@ -60,6 +61,19 @@ class ReportService:
         self.mail = mail
         self.tasks = tasks
 
+    async def _only_task(self, caller: SessionRecord, kind: ReportKind) -> TaskRecord | None:
+        """The task a complete / failed / blocked report without task_id is about: the caller's one task in
+        progress (none: the report is about the session itself, as a worker's last "complete" is)."""
+        if kind not in TASK_STATUS:
+            return None
+        mine = await self.store.list_tasks(assignee_id=caller.id, status=TaskStatus.in_progress)
+        if len(mine) > 1:
+            raise InvalidArgument(
+                f"You have {len(mine)} tasks in progress: {', '.join(f'{t.id} ({t.title})' for t in mine)}.",
+                f"Say which one with task_id to report it {kind.value}.",
+            )
+        return mine[0] if mine else None
+
     async def report(
         self,
         caller: SessionRecord,
@@ -72,11 +86,11 @@ class ReportService:
     ) -> Reported:
         if not summary.strip():
             raise InvalidArgument("The summary is empty.", "Say in a sentence what happened.")
-        if len(summary.encode()) > MAX_SUMMARY:
-            raise InvalidArgument(f"The summary is over {MAX_SUMMARY} bytes.", "Shorten it; link files instead.")
+        limits.text("summary", summary, MAX_SUMMARY)
+        limits.items("artifacts", artifacts or [])
         if percent is not None and not 0 <= percent <= 100:
             raise InvalidArgument(f"percent={percent} is out of range.", "Use 0 to 100.")
-        task = await self.tasks.get(task_id) if task_id else None
+        task = await self.tasks.get(task_id) if task_id else await self._only_task(caller, kind)
         if task is not None and kind in RESUMES and task.status is TaskStatus.blocked and task.assignee_id == caller.id:
             # The worker was unblocked (by mail, usually) and carries on: its task is in progress again.
             task = (await self.tasks.update(caller, task.id, status=TaskStatus.in_progress)).task
@@ -97,6 +111,7 @@ class ReportService:
             percent=percent,
             created_at=now(),
         )
+        # A session asked to stop stays `stopped` whatever it reports on its way out (the store sees to it).
         await self.store.add_report(record, SESSION_STATUS[kind])
         notified = await self._tell_parent(caller, record, task)
         return Reported(record, task, notified)
@@ -124,8 +139,7 @@ class ReportService:
 
     async def note(self, caller: SessionRecord, task_id: str, note: str) -> None:
         """A remark on a task's timeline (task_update's `note`); it changes no status."""
-        if len(note.encode()) > MAX_SUMMARY:
-            raise InvalidArgument(f"The note is over {MAX_SUMMARY} bytes.", "Shorten it.")
+        limits.text("note", note, MAX_SUMMARY)
         record = ReportRecord(
             id=new_id("r"),
             session_id=caller.id,

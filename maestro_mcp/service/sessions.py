@@ -2,30 +2,32 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 from dataclasses import dataclass
 
-from maestro_mcp.config import max_attempts
 from maestro_mcp.errors import AuthError, Conflict, InvalidArgument, NotFound
 from maestro_mcp.ids import hash_token, new_id, new_token, token_matches
+from maestro_mcp.launch.spawner import pid_alive
 from maestro_mcp.models import (
+    NewMessage,
     Priority,
     Role,
+    SessionEnding,
     SessionInfo,
     SessionRecord,
     SessionStatus,
-    TaskRecord,
     TaskStatus,
     iso,
     now,
 )
 from maestro_mcp.store import Store
 
-from .mail import SCOPES, MailService, coordinator_of
+from .mail import SCOPES, MailService, coordinator_of, event
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-RESERVED_NAMES = {*SCOPES, "me"}
+OPERATOR = "operator"
+# Mail targets, and the human's own session: an agent named `operator` would read the operator's mail.
+RESERVED_NAMES = {*SCOPES, "me", OPERATOR}
 ENDED = (SessionStatus.exited, SessionStatus.stopped, SessionStatus.failed)
 
 
@@ -35,9 +37,43 @@ def check_name(name: str) -> str:
             f"{name!r} is not a valid session name.",
             "Use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.",
         )
-    if name in RESERVED_NAMES:
-        raise InvalidArgument(f"{name!r} is reserved as a mail target.", "Choose another name.")
+    if name.lower() in RESERVED_NAMES:
+        what = "the human operator's session" if name.lower() == OPERATOR else "a mail target"
+        raise InvalidArgument(f"{name!r} is reserved for {what}.", "Choose another name.")
     return name
+
+
+async def operator_session(store: Store) -> SessionRecord:
+    """The human's own session (humans send mail, create tasks and answer approvals as `operator`)."""
+    existing = await store.get_session(OPERATOR)
+    if existing is not None and existing.role is Role.operator:
+        return existing
+    if existing is not None:
+        raise Conflict(
+            f"The session named {OPERATOR!r} is an agent ({existing.role.value}, {existing.agent}), not the operator.",
+            "End or rename that session; the name is reserved for the human operator.",
+        )
+    ts = now()
+    record = SessionRecord(
+        id=new_id("s"),
+        name=OPERATOR,
+        role=Role.operator,
+        agent="human",
+        parent_id=None,
+        status=SessionStatus.idle,
+        workspace=None,
+        pid=None,
+        created_at=ts,
+        last_seen_at=ts,
+    )
+    try:
+        return await store.create_session(record)
+    except Conflict:
+        # Another command registered it at the same moment.
+        again = await store.get_session(OPERATOR)
+        if again is None:
+            raise
+        return again
 
 
 @dataclass(frozen=True)
@@ -48,9 +84,11 @@ class Registered:
 
 
 class SessionService:
-    def __init__(self, store: Store, mail: MailService) -> None:
+    def __init__(self, store: Store, mail: MailService, *, max_attempts: int = 3) -> None:
         self.store = store
         self.mail = mail
+        self.max_attempts = max_attempts
+        """Times a task is handed out again after its worker ended mid-task (MAESTRO_MAX_ATTEMPTS)."""
 
     async def register(
         self,
@@ -66,12 +104,19 @@ class SessionService:
         profile: str | None = None,
         isolation: str | None = None,
         branch: str | None = None,
+        spawner: tuple[int, str] | None = None,
     ) -> Registered:
+        """A new session. `spawner` (pid, host) names the process spawning it, which vouches for it
+        until its own server connects: if that process dies first, the liveness sweep ends it."""
         parent_record: SessionRecord | None = None
         if parent is not None:
             parent_record = await self.store.get_session(parent)
             if parent_record is None:
-                raise NotFound(f"No parent session {parent!r}.", "Name an existing session with --parent.")
+                # Resolved when the session registers (its first tool call), not when its server starts.
+                raise NotFound(
+                    f"No parent session {parent!r} yet.",
+                    "It registers on its own first tool call: try again once it is up, or fix --parent.",
+                )
         session_id = new_id("s")
         final_name = check_name(name) if name else f"{agent or role.value}-{session_id[2:6]}"
         token = new_token()
@@ -92,9 +137,64 @@ class SessionService:
             profile=profile,
             isolation=isolation,
             branch=branch,
+            spawner_pid=spawner[0] if spawner else None,
+            host=spawner[1] if spawner else None,
         )
         await self.store.create_session(record)
         return Registered(record, token)
+
+    # -- taking over a name -----------------------------------------------------
+    async def named(self, name: str) -> SessionRecord | None:
+        """The session called `name` (not one whose id happens to be `name`)."""
+        record = await self.store.get_session(name)
+        return record if record is not None and record.name == name else None
+
+    async def check_take_over(self, name: str) -> SessionRecord | None:
+        """The session a `maestro serve --name NAME` would take over (None: the name is free).
+
+        Refused while that session is live, naming who holds it. A session still marked live whose
+        server process is gone from this machine (killed without a chance to say so) is not live.
+        """
+        record = await self.named(check_name(name))
+        if record is None or not record.live or not _held(record):
+            return record
+        seen = iso(record.last_seen_at) or "never"
+        where = f", pid {record.pid}" if record.pid else ""
+        raise Conflict(
+            f"The session name {name!r} is held by a live session: {record.name} ({record.role.value},"
+            f" {record.agent}{where}, last seen {seen}).",
+            f"Stop it first (`maestro stop {record.name}`), or choose another --name.",
+        )
+
+    async def take_over(self, name: str, *, parent: str | None, pid: int | None) -> SessionRecord | None:
+        """Make the ended session called `name` live again under this process: the same session, its
+        mailbox and the mail that waited for it. None when no session has that name."""
+        record = await self.check_take_over(name)
+        if record is None:
+            return None
+        if parent is not None:
+            wanted = await self.store.get_session(parent)
+            if wanted is None or wanted.id != record.parent_id:
+                current = await self.store.get_session(record.parent_id) if record.parent_id else None
+                raise Conflict(
+                    f"{name} reports to {current.name if current else 'nobody'}, not {parent!r}.",
+                    "Leave out --parent to take it over, or choose another --name.",
+                )
+        if record.live:
+            # Its process died without ending it: end it now, so its parent hears and its tasks are freed.
+            await self.end(record, SessionStatus.exited, None, "Its server process is gone; a new one takes over.")
+        return await self.store.revive_session(record.id, SessionStatus.working, pid, ended_only=True)
+
+    async def reissue(self, session: SessionRecord, spawner: tuple[int, str]) -> tuple[SessionRecord, str]:
+        """Make an ended session live again (`spawning`, vouched for by `spawner` as in `register`)
+        under a new token, for a respawn: the same id, name and mailbox; the old token no longer works."""
+        # Revived first: of two respawns at once, the loser changes nothing (not even the token).
+        revived = await self.store.revive_session(
+            session.id, SessionStatus.spawning, None, spawner=spawner, ended_only=True
+        )
+        token = new_token()
+        await self.store.set_token_hash(session.id, hash_token(token))
+        return revived, token
 
     async def authenticate(self, session_id: str, token: str) -> SessionRecord:
         """The session whose id and token these are; one error for both kinds of mismatch."""
@@ -127,49 +227,40 @@ class SessionService:
         self, session: SessionRecord, status: SessionStatus, exit_code: int | None = None, reason: str = ""
     ) -> SessionRecord | None:
         """End a live session: release its in-progress tasks and tell its parent with an `event` mail
-        (exit code, tasks released, last report). Idempotent: exactly one caller wins."""
-        ended = await self.store.end_session(session.id, status, exit_code)
-        if ended is None:
-            return None
-        released = await self.store.release_tasks(ended.id, max_attempts())
-        freed = await self._unreserve(ended)
-        if ended.parent_id is None:
-            return ended
-        parent = await self.store.get_session(ended.parent_id)
-        if parent is None:
-            return ended
-        # Told even when the parent has ended too: a coordinator resumed by a new server reads it then.
-        code = "" if exit_code is None else f" with exit code {exit_code}"
-        lines = [f"{ended.name} ({ended.role.value}, {ended.agent}) has {status.value}{code}."]
-        if reason:
-            lines.append(reason)
-        for task in released:
-            fate = "back to ready" if task.status is TaskStatus.ready else task.status.value
-            lines.append(f"Task {task.id} ({task.title}) released: {fate} after {task.attempts} attempt(s).")
-        for task in freed:
-            lines.append(f"Task {task.id} ({task.title}) was reserved for it and is unassigned again.")
-        last = await self.store.reports(session_id=ended.id, limit=1)
-        if last:
-            lines.append(f"Last report ({last[0].kind.value}): {last[0].summary}")
-        abnormal = status is SessionStatus.failed or bool(exit_code) or bool(released) or bool(freed)
-        await self.mail.send_event(
-            ended,
-            [parent],
-            f"{ended.name} {status.value}{code}",
-            "\n".join(lines),
-            priority=Priority.high if abnormal else Priority.normal,
-        )
-        return ended
+        (exit code, tasks released, last report), in one transaction. Exactly one caller wins."""
 
-    async def _unreserve(self, ended: SessionRecord) -> list[TaskRecord]:
-        """Tasks reserved for an ended session but never started: nobody else could claim them, so they
-        go back to the pool."""
-        freed = []
-        for task in await self.store.list_tasks(assignee_id=ended.id):
-            if task.status in (TaskStatus.pending, TaskStatus.ready, TaskStatus.blocked):
-                with contextlib.suppress(Conflict):  # it moved on meanwhile: leave it
-                    freed.append((await self.store.update_task(task.id, expect=task.status, unassign=True)).task)
-        return freed
+        def tell(ending: SessionEnding) -> NewMessage | None:
+            # Told even when the parent has ended too: a coordinator resumed by a new server reads it then.
+            ended, parent = ending.session, ending.parent
+            if parent is None:
+                return None
+            code = "" if exit_code is None else f" with exit code {exit_code}"
+            lines = [f"{ended.name} ({ended.role.value}, {ended.agent}) has {status.value}{code}."]
+            if reason:
+                lines.append(reason)
+            for task in ending.released:
+                fate = "back to ready" if task.status is TaskStatus.ready else task.status.value
+                lines.append(f"Task {task.id} ({task.title}) released: {fate} after {task.attempts} attempt(s).")
+            for task in ending.freed:
+                lines.append(f"Task {task.id} ({task.title}) was reserved for it and is unassigned again.")
+            for request in ending.unanswered:
+                lines.append(
+                    f"Its approval request {request.id} ({request.tool}: {request.input[:80]}) was closed unanswered."
+                )
+            if ending.last_report is not None:
+                lines.append(f"Last report ({ending.last_report.kind.value}): {ending.last_report.summary}")
+            abnormal = status is SessionStatus.failed or bool(exit_code)
+            abnormal = abnormal or bool(ending.released or ending.freed or ending.unanswered)
+            return event(
+                ended,
+                [parent],
+                f"{ended.name} {status.value}{code}",
+                "\n".join(lines),
+                priority=Priority.high if abnormal else Priority.normal,
+            )
+
+        ending = await self.store.end_session(session.id, status, exit_code, max_attempts=self.max_attempts, tell=tell)
+        return ending.session if ending is not None else None
 
     async def infos(
         self, records: list[SessionRecord], everyone: list[SessionRecord] | None = None
@@ -212,3 +303,11 @@ class SessionService:
 
     async def coordinator(self, caller: SessionRecord) -> SessionRecord | None:
         return await coordinator_of(self.store, caller)
+
+
+def _held(record: SessionRecord) -> bool:
+    """Whether a live-marked session still has a process: its own or its spawner's (which reports its
+    end). Without a recorded process (an HTTP session) the heartbeat decides, so it counts as held."""
+    if record.pid is None:
+        return True
+    return pid_alive(record.pid) or (record.spawner_pid is not None and pid_alive(record.spawner_pid))

@@ -9,21 +9,18 @@ from maestro_mcp import __version__
 from maestro_mcp.errors import InvalidArgument
 from maestro_mcp.models import now
 from maestro_mcp.store import Store
-from maestro_mcp.store.base import TABLES
+from maestro_mcp.store.schema import TABLES
+
+from . import snapshot_rows
 
 FORMAT = "maestro-snapshot"
 VERSION = 1
-# Columns stored as 0/1 by SQLite and as booleans elsewhere: a snapshot always holds integers.
-BOOLEAN_COLUMNS = {("tasks", "blocked_on_deps"), ("directives", "priority")}
 # Every column holds text, a number or NULL; anything else in a row is a damaged snapshot.
 SCALARS = (str, int, float, type(None))
 
 
-def _portable(table: str, row: dict[str, Any]) -> dict[str, Any]:
-    return {k: int(v) if (table, k) in BOOLEAN_COLUMNS and v is not None else v for k, v in row.items()}
-
-
 async def export(store: Store) -> dict[str, Any]:
+    # The store's dump is portable already, whatever its backend: lists as JSON text, flags as 0/1.
     tables = await store.dump()
     return {
         "format": FORMAT,
@@ -31,7 +28,7 @@ async def export(store: Store) -> dict[str, Any]:
         "schema_version": await store.schema_version(),
         "maestro": __version__,
         "exported_at": now(),
-        "tables": {t: [_portable(t, r) for r in tables.get(t, [])] for t in TABLES},
+        "tables": {t: tables.get(t, []) for t in TABLES},
     }
 
 
@@ -63,6 +60,7 @@ def parse(text: str, source: str) -> dict[str, Any]:
                     f"{source}: {table} row {n} has values that are not plain text or numbers: {', '.join(bad)}.",
                     "Pass an unmodified file written by `maestro export`.",
                 )
+    snapshot_rows.check(source, tables)
     return doc
 
 

@@ -10,6 +10,8 @@ from maestro_mcp.models import MessageType, Priority, SessionRecord
 from maestro_mcp.service.mail import MailService
 from maestro_mcp.store import Store
 
+from . import limits
+
 MAX_DIRECTIVE = 8 * 1024
 
 
@@ -28,8 +30,7 @@ class SteeringService:
         """A directive for one session (`to`) or for everyone (None)."""
         if not text.strip():
             raise InvalidArgument("The directive is empty.", "Say what the agents should do differently.")
-        if len(text.encode()) > MAX_DIRECTIVE:
-            raise InvalidArgument(f"The directive is over {MAX_DIRECTIVE} bytes.", "Shorten it.")
+        limits.text("directive", text, MAX_DIRECTIVE)
         target = None
         if to is not None:
             target = await self.store.get_session(to)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,11 +25,15 @@ from maestro_mcp.models import (
     now,
 )
 from maestro_mcp.service.mail import MailService, coordinator_of
+from maestro_mcp.service.state import MAX_VALUE_BYTES, StateService, task_result_key
 from maestro_mcp.store import Store
+from maestro_mcp.templates import state_keys, state_text, substitute
+
+from . import limits
+
+log = logging.getLogger(__name__)
 
 MAX_TASKS_PER_CALL = 10_000
-MAX_TITLE = 300
-MAX_TEXT = 64 * 1024
 KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 
 # Which status changes task_update allows; `cancelled` is the coordinator's alone.
@@ -100,9 +106,10 @@ class Ready:
 
 
 class TaskService:
-    def __init__(self, store: Store, mail: MailService) -> None:
+    def __init__(self, store: Store, mail: MailService, state: StateService | None = None) -> None:
         self.store = store
         self.mail = mail
+        self.state = state
 
     # -- views ----------------------------------------------------------------
     async def views(self, records: Sequence[TaskRecord], known: SessionRecord | None = None) -> list[Task]:
@@ -159,23 +166,31 @@ class TaskService:
         if not specs:
             raise InvalidArgument("`tasks` is empty.", "Pass at least one task with a title.")
         if len(specs) > MAX_TASKS_PER_CALL:
-            raise InvalidArgument(f"{len(specs)} tasks in one call; the limit is {MAX_TASKS_PER_CALL}.")
+            raise InvalidArgument(
+                f"`tasks` lists {len(specs)} tasks; the limit is {MAX_TASKS_PER_CALL} per call.",
+                "Create the plan in several calls: depends_on may name the ids an earlier call returned.",
+            )
         keys: dict[str, int] = {}
         for i, spec in enumerate(specs):
             label = spec.key or f"#{i + 1}"
             if not spec.title.strip():
                 raise InvalidArgument(f"Task {label} has an empty title.", "Give every task a short title.")
-            if len(spec.title) > MAX_TITLE:
-                raise InvalidArgument(f"Task {label}'s title is over {MAX_TITLE} characters.")
-            if len(spec.description) > MAX_TEXT:
-                raise InvalidArgument(f"Task {label}'s description is over {MAX_TEXT} bytes.")
+            limits.text(f"tasks[{i}].title", spec.title, limits.MAX_TITLE, chars=True)
+            limits.text(f"tasks[{i}].description", spec.description)
+            limits.text(f"tasks[{i}].acceptance", _text(spec.acceptance))
+            limits.items(f"tasks[{i}].files", spec.files)
+            limits.integer(f"tasks[{i}].priority", spec.priority, -limits.MAX_PRIORITY, limits.MAX_PRIORITY)
+            if spec.parent_id is not None and spec.parent_id == spec.key:
+                raise InvalidArgument(f"Task {label} is its own parent.", "Name another task as parent_id.")
             if spec.key is not None:
                 if not KEY_RE.match(spec.key):
                     raise InvalidArgument(
                         f"Task key {spec.key!r} is not valid.", "Use letters, digits, '.', '_', ':' or '-'."
                     )
                 if spec.key in keys:
-                    raise InvalidArgument(f"Task key {spec.key!r} is used twice in this call.")
+                    raise InvalidArgument(
+                        f"Task key {spec.key!r} is used twice in this call.", "Give each task its own key."
+                    )
                 keys[spec.key] = i
         ids = [new_id("t") for _ in specs]
         index_of = {task_id: i for i, task_id in enumerate(ids)}
@@ -206,7 +221,14 @@ class TaskService:
             path = " -> ".join(label_of.get(t, t) for t in cycle)
             raise InvalidArgument(f"These tasks depend on each other in a cycle: {path}.", "Break the cycle.")
 
-        order = self._topological(ids, edges)
+        # A parent named by a key of this call is stored before its children (a foreign key needs it).
+        parents = {ids[i]: by_key[sp.parent_id] for i, sp in enumerate(specs) if sp.parent_id in by_key}
+        storing = {t: [*edges[t], *([parents[t]] if t in parents else [])] for t in ids}
+        loop = find_cycle(storing)
+        if loop is not None:
+            path = " -> ".join(label_of.get(t, t) for t in loop)
+            raise InvalidArgument(f"These tasks are each other's parents: {path}.", "Give the group one parent.")
+        order = self._topological(ids, storing)
         wave: dict[str, int] = {t.id: t.wave for t in existing.values()}
         ts = now()
         planned: list[NewTask] = []
@@ -286,14 +308,15 @@ class TaskService:
         if not claim:
             return Ready(await self.views(await self.store.ready_tasks(caller.id, limit), caller), None)
         outcome = await self.store.claim_task(caller.id, limit)
-        if outcome.claimed is not None:
+        claimed = await self.fill_state(outcome.claimed, holder=caller.id) if outcome.claimed else None
+        if claimed is not None:
             # `caller` is the record the server cached at start; a report since may have set the
             # session done or blocked, so look at the stored status, not the cached one.
             current = await self.store.get_session(caller.id)
             if current is not None and current.status is not SessionStatus.working:
                 await self.store.set_session_status(caller.id, SessionStatus.working)
-        claimed = (await self.views([outcome.claimed], caller))[0] if outcome.claimed else None
-        return Ready(await self.views(outcome.ready, caller), claimed, outcome.skipped)
+        view = (await self.views([claimed], caller))[0] if claimed else None
+        return Ready(await self.views(outcome.ready, caller), view, outcome.skipped)
 
     # -- updates --------------------------------------------------------------
     async def update(
@@ -308,12 +331,15 @@ class TaskService:
         task = await self.get(task_id)
         is_coordinator = caller.role in (Role.coordinator, Role.operator)
         if not is_coordinator and task.assignee_id != caller.id:
+            holder = await self.store.get_session(task.assignee_id) if task.assignee_id else None
             raise Forbidden(
-                f"Task {task.id} is not yours (assignee: {task.assignee_id or 'nobody'}).",
+                f"Task {task.id} is not yours (assignee: {holder.name if holder else task.assignee_id or 'nobody'}).",
                 "Only its assignee or a coordinator may change it; claim work with task_ready(claim=true).",
             )
-        if result is not None and len(result.encode()) > MAX_TEXT:
-            raise InvalidArgument(f"The result is over {MAX_TEXT} bytes.", "Summarise it; put details in a file.")
+        if result is not None:
+            limits.text("result", result)
+        if artifacts is not None:
+            limits.items("artifacts", artifacts)
         if status is not None and status is not task.status:
             allowed = TRANSITIONS[task.status]
             if status not in allowed:
@@ -341,8 +367,61 @@ class TaskService:
             unassign=status is TaskStatus.ready and await self._release_on_ready(task),
             blocked_reason=result if status is TaskStatus.blocked else None,
         )
+        if status is TaskStatus.done:
+            await self.publish_result(caller, change.task)
         await self.announce(caller, change)
         return change
+
+    async def fill_state(self, task: TaskRecord, holder: str | None = None) -> TaskRecord:
+        """The task with each ``{{ state.KEY }}`` in its texts filled in, stored and returned; called as
+        it is handed out, or by `holder` just after claiming it (so no worker ever sees a placeholder).
+
+        A key not set in shared state is looked up among the results of the tasks it depends on, however
+        far back: a result is published just after its task is done, so a task readied by that very change
+        can be claimed first. What is found nowhere reads "(unset)"."""
+        texts = [task.title, task.description, task.acceptance]
+        wanted = {key for text in texts for key in state_keys(text)}
+        if not wanted:
+            return task
+        values: dict[str, str] = {}
+        for key in wanted:
+            entry = await self.state.get(key) if self.state is not None else None
+            if entry is not None:
+                values[key] = state_text(entry.value)
+        if wanted - values.keys():
+            values |= {k: v for k, v in (await self._ancestor_results(task)).items() if k not in values}
+        filled = [
+            substitute(t, lambda ns, key: (values.get(key) or "(unset)") if ns == "state" else None)[0] for t in texts
+        ]
+        await self.store.set_task_text(
+            task.id, title=filled[0], description=filled[1], acceptance=filled[2], holder=holder
+        )
+        return task.model_copy(update={"title": filled[0], "description": filled[1], "acceptance": filled[2]})
+
+    async def _ancestor_results(self, task: TaskRecord) -> dict[str, str]:
+        """`task.<key>.result` of every task `task` depends on, directly or not, that has a result."""
+        results: dict[str, str] = {}
+        seen: set[str] = set()
+        frontier = list(task.depends_on)
+        while frontier:
+            seen.update(frontier)
+            found = await self.store.get_tasks(frontier)
+            for dep in found.values():
+                if dep.key and dep.result:
+                    results.setdefault(task_result_key(dep.key), dep.result)
+            frontier = [d for dep in found.values() for d in dep.depends_on if d not in seen]
+        return results
+
+    async def publish_result(self, caller: SessionRecord, task: TaskRecord) -> None:
+        """A done task's result, as shared state under `task.<key>.result`, for whoever needs it later."""
+        if self.state is None or task.key is None or task.result is None:
+            return
+        value = json.dumps(task.result)
+        if len(value.encode()) > MAX_VALUE_BYTES:
+            # The task is done either way; its result stays readable with task_get.
+            log.info("task %s: result too long to publish as state (%d bytes)", task.id, len(value.encode()))
+            return
+        await self.state.set(caller, task_result_key(task.key), value)
 
     async def _resumable(self, task: TaskRecord) -> bool:
         """A blocked task its assignee may take up again: held by someone, every dependency done."""

@@ -1,7 +1,6 @@
 """Rows to models, shared by every backend: sqlite3.Row and asyncpg.Record both index by column name.
 
-The backends differ only in how they store lists (JSON text on SQLite, arrays on PostgreSQL), so
-task rows take their decoded `files` and `artifacts` from the caller.
+Stored lists come back as JSON text (SQLite) or arrays (PostgreSQL); `as_list` reads either.
 """
 
 from __future__ import annotations
@@ -11,9 +10,14 @@ from typing import Any
 
 from maestro_mcp.files import any_overlap
 from maestro_mcp.models import (
+    Directive,
     Message,
     MessageType,
     Priority,
+    Receipt,
+    ReceiptStatus,
+    ReportKind,
+    ReportRecord,
     Role,
     SessionRecord,
     SessionStatus,
@@ -21,6 +25,8 @@ from maestro_mcp.models import (
     TaskStatus,
     iso,
 )
+
+from .sql import as_list
 
 # sqlite3.Row and asyncpg.Record: indexable by column name, though neither is a typing Mapping.
 Row = Any
@@ -68,37 +74,13 @@ def session(row: Row) -> SessionRecord:
         profile=row["profile"],
         isolation=row["isolation"],
         branch=row["branch"],
+        host=row["host"],
+        heartbeat_at=row["heartbeat_at"],
     )
 
 
-# The columns a new session is inserted with, in the order of `session_params`.
-SESSION_COLUMNS = (
-    "id", "name", "role", "agent", "parent_id", "status", "workspace", "pid", "token_hash",
-    "created_at", "last_seen_at", "directive", "profile", "isolation", "branch",
-)  # fmt: skip
-
-
-def session_params(record: SessionRecord) -> tuple[Any, ...]:
-    return (
-        record.id,
-        record.name,
-        record.role.value,
-        record.agent,
-        record.parent_id,
-        record.status.value,
-        record.workspace,
-        record.pid,
-        record.token_hash,
-        record.created_at,
-        record.last_seen_at,
-        record.directive,
-        record.profile,
-        record.isolation,
-        record.branch,
-    )
-
-
-def task(row: Row, deps: list[str], files: list[str], artifacts: list[str]) -> TaskRecord:
+def task(row: Row) -> TaskRecord:
+    """A task row selected with its dependencies aggregated as `deps` (see `tasks.TASK_COLUMNS`)."""
     return TaskRecord(
         id=row["id"],
         key=row["key"],
@@ -109,12 +91,12 @@ def task(row: Row, deps: list[str], files: list[str], artifacts: list[str]) -> T
         priority=row["priority"],
         wave=row["wave"],
         parent_id=row["parent_id"],
-        depends_on=deps,
-        files=files,
+        depends_on=as_list(row["deps"]),
+        files=as_list(row["files"]),
         assignee_id=row["assignee_id"],
         created_by=row["created_by"],
         result=row["result"],
-        artifacts=artifacts,
+        artifacts=as_list(row["artifacts"]),
         blocked_reason=row["blocked_reason"],
         blocked_on_deps=bool(row["blocked_on_deps"]),
         attempts=row["attempts"],
@@ -133,3 +115,36 @@ def file_clash(task_id: str, title: str, files: list[str], busy: Busy) -> str | 
         for mine, their in any_overlap(files, theirs):
             return f"{task_id} ({title}): its file {mine!r} overlaps {their!r} of {other}, in progress by {owner}"
     return None
+
+
+def receipt(row: Row) -> Receipt:
+    return Receipt(
+        session_id=row["session_id"],
+        name=row["name"],
+        status=ReceiptStatus(row["status"]),
+        delivered_at=iso(row["delivered_at"]),
+        acked_at=iso(row["acked_at"]),
+    )
+
+
+def directive(row: Row) -> Directive:
+    return Directive(
+        directive_id=row["id"],
+        text=row["text"],
+        to=row["target"],
+        priority=bool(row["priority"]),
+        created_at=iso(row["created_at"]) or "",
+    )
+
+
+def report(row: Row) -> ReportRecord:
+    return ReportRecord(
+        id=row["id"],
+        session_id=row["session_id"],
+        task_id=row["task_id"],
+        kind=ReportKind(row["kind"]),
+        summary=row["summary"],
+        artifacts=as_list(row["artifacts"]),
+        percent=row["percent"],
+        created_at=row["created_at"],
+    )

@@ -45,6 +45,10 @@ def find_cli(name: str) -> str | None:
 def require_cli(name: str) -> str:
     found = find_cli(name)
     if found is None:
+        message = f"the {name} CLI ({PACKAGES[name]}) is not installed: run `make clis`"
+        if os.environ.get("MAESTRO_REQUIRE_CLIS"):
+            # CI installed them (`make clis`): a missing one is a broken setup, not a test to skip.
+            pytest.fail(message)
         pytest.skip(
             f"the {name} CLI ({PACKAGES[name]}) is not installed: run `make clis` "
             f"(npm ci into {NODE_BIN}) or put `{name}` on PATH"

@@ -32,7 +32,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -68,6 +68,8 @@ class Request:
     answered_tool: str | None = None
     """The tool this turn called, or None when it answered with text (or was not a model turn)."""
     model_turn: bool = False
+    at: float = field(default_factory=time.monotonic)
+    """When it arrived (time.monotonic), for benchmarks."""
 
     def strings(self) -> list[str]:
         """Every string in the body (values and keys), decoded: what the CLI really sent, unescaped."""
@@ -96,8 +98,13 @@ class FakeModel:
         final_text: str = "done",
         host: str = "127.0.0.1",
         gemini_wait_for_previous: bool = True,
+        scripts: Mapping[str, Sequence[ScriptStep]] | None = None,
     ) -> None:
         self.script: list[ScriptStep] = [(suffix, dict(args)) for suffix, args in script]
+        self.scripts: dict[str, list[ScriptStep]] = {
+            api: [(suffix, dict(args)) for suffix, args in steps] for api, steps in (scripts or {}).items()
+        }
+        """Per API ("anthropic", "responses", "gemini"): a script for one CLI when several share the model."""
         self.final_text = final_text
         self.gemini_wait_for_previous = gemini_wait_for_previous
         self.host = host
@@ -107,6 +114,8 @@ class FakeModel:
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._counter = 0
+        self._turns = threading.Condition(self._lock)
+        self._holds: dict[int, threading.Event] = {}
 
     # -- lifecycle ------------------------------------------------------------
     def start(self) -> int:
@@ -177,15 +186,16 @@ class FakeModel:
         return f"endpoints={self.endpoints()} calls={self.tool_calls_made()} offered={sorted(self.offered_tools())}"
 
     # -- decisions ------------------------------------------------------------
-    def decide(self, offered: Iterable[str], called: Iterable[str]) -> tuple[str, JSON] | None:
+    def decide(self, offered: Iterable[str], called: Iterable[str], api: str = "") -> tuple[str, JSON] | None:
         """(full tool name, arguments) of the next scripted call, or None for the final text."""
+        script = self.scripts.get(api, self.script)
         pos = 0
         for name in called:
-            if pos < len(self.script) and name_matches(name, self.script[pos][0]):
+            if pos < len(script) and name_matches(name, script[pos][0]):
                 pos += 1
-        if pos >= len(self.script):
+        if pos >= len(script):
             return None
-        suffix, args = self.script[pos]
+        suffix, args = script[pos]
         for name in offered:
             if name_matches(name, suffix):
                 return name, dict(args)
@@ -194,6 +204,36 @@ class FakeModel:
     def _record(self, request: Request) -> None:
         with self._lock:
             self._requests.append(request)
+
+    # -- synchronising with a test --------------------------------------------
+    def agent_turns(self) -> list[Request]:
+        """Model turns of the agent's own loop: those that offered tools (not titles, routers, summaries)."""
+        return [r for r in self.model_turns() if r.offered]
+
+    def hold(self, turn: int) -> threading.Event:
+        """Make the `turn`-th agent turn (1-based) wait for the returned event before it is answered, so a
+        test can act at a known point of the agent's run; set the event to let it go (bounded: 60 s)."""
+        event = threading.Event()
+        with self._lock:
+            self._holds[turn] = event
+        return event
+
+    def wait_turns(self, count: int, timeout: float) -> bool:
+        """Block (a thread) until `count` agent turns have arrived; False on timeout."""
+        with self._turns:
+            return self._turns.wait_for(lambda: len(self._agent_turns_locked()) >= count, timeout)
+
+    def _agent_turns_locked(self) -> list[Request]:
+        return [r for r in self._requests if r.model_turn and r.offered]
+
+    def _turn_taken(self, request: Request) -> None:
+        """Called once a request is known to be a model turn: wakes waiters, then honours a hold."""
+        with self._turns:
+            number = len(self._agent_turns_locked()) if request.offered else 0
+            hold = self._holds.get(number) if number else None
+            self._turns.notify_all()
+        if hold is not None:
+            hold.wait(60)
 
     def _next_id(self, prefix: str) -> str:
         with self._lock:
@@ -310,11 +350,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def _turn(self, request: Request, offered: list[str], called: list[str]) -> tuple[str, JSON] | None:
-        decision = self.fake.decide(offered, called)
+    def _turn(self, request: Request, offered: list[str], called: list[str], api: str) -> tuple[str, JSON] | None:
         request.offered = offered
-        request.answered_tool = decision[0] if decision else None
         request.model_turn = True
+        self.fake._turn_taken(request)
+        decision = self.fake.decide(offered, called, api)
+        request.answered_tool = decision[0] if decision else None
         return decision
 
     # -- Anthropic Messages ---------------------------------------------------
@@ -328,7 +369,7 @@ class _Handler(BaseHTTPRequestHandler):
             for block in msg["content"]
             if isinstance(block, dict) and block.get("type") == "tool_use"
         ]
-        decision = self._turn(request, offered, called)
+        decision = self._turn(request, offered, called, "anthropic")
         model = body.get("model", "claude-fake")
         msg_id = fake._next_id("msg_")
         headers = {"request-id": "req_" + msg_id}
@@ -403,7 +444,9 @@ class _Handler(BaseHTTPRequestHandler):
         if code_mode:
             found = re.search(r"Deferred tool namespaces:((?:\\n- [A-Za-z0-9_\-]+)+)", json.dumps(items))
             deferred = [x[2:] for x in found.group(1).split("\\n") if x.startswith("- ")] if found else []
-            offered += [_join_ns(ns, suffix) for ns in deferred for suffix, _ in fake.script]
+            offered += [
+                _join_ns(ns, suffix) for ns in deferred for suffix, _ in fake.scripts.get("responses", fake.script)
+            ]
         called: list[str] = []
         for item in items:
             if not isinstance(item, dict):
@@ -412,7 +455,7 @@ class _Handler(BaseHTTPRequestHandler):
                 called.append(_join_ns(item.get("namespace") or "", item.get("name", "")))
             if item.get("type") == "custom_tool_call" and item.get("name") == "exec":
                 called += re.findall(r"tools\.([A-Za-z0-9_]+)\(", str(item.get("input", "")))
-        decision = self._turn(request, offered, called)
+        decision = self._turn(request, offered, called, "responses")
         if decision and decision[0] not in offered_map:  # code mode: call through the JS `exec` tool
             output: JSON = {
                 "type": "custom_tool_call",
@@ -492,7 +535,7 @@ class _Handler(BaseHTTPRequestHandler):
             # An auxiliary structured call (model router, next-speaker check): not an agent turn.
             parts: list[JSON] = [{"text": json.dumps(self._gemini_json_stub(config))}]
         else:
-            decision = self._turn(request, list(declarations), called)
+            decision = self._turn(request, list(declarations), called, "gemini")
             if decision:
                 name, args = decision
                 decl = declarations.get(name, {})

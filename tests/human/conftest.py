@@ -31,3 +31,10 @@ def initialised(project: Path) -> Path:
     result = maestro("init", "--no-configs")
     assert result.code == 0, result.output
     return project / ".maestro" / "maestro.db"
+
+
+@pytest.fixture
+def backend() -> str:
+    """The CLI finds its store from the working directory, as a human's would: a project's SQLite file.
+    (The PostgreSQL CLI paths are covered by test_postgres_processes.py.)"""
+    return "sqlite"

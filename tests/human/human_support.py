@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +17,8 @@ import anyio.to_thread
 from typer.testing import CliRunner
 
 from maestro_mcp.cli import app
+from maestro_mcp.cli.common import services_at
 from maestro_mcp.service import Services
-from maestro_mcp.store import create_store
 
 ENV = ("MAESTRO_DB", "MAESTRO_SESSION", "MAESTRO_TOKEN")
 
@@ -46,15 +46,9 @@ async def amaestro(*args: str) -> Result:
     return await anyio.to_thread.run_sync(lambda: maestro(*args))
 
 
-@contextlib.asynccontextmanager
-async def opened(db: Path | str) -> AsyncIterator[Services]:
+def opened(db: Path | str) -> contextlib.AbstractAsyncContextManager[Services]:
     """The services over a store file, opened independently of the CLI under test."""
-    store = create_store(str(db))
-    await store.open()
-    try:
-        yield Services.create(store)
-    finally:
-        await store.close()
+    return services_at(str(db))
 
 
 def poll_until(condition: Callable[[], bool], timeout: float, interval: float = 0.005) -> bool:

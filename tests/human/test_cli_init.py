@@ -44,8 +44,15 @@ def test_init_merges_into_the_users_json_settings_without_clobbering_other_keys(
     (project / ".claude" / "settings.local.json").write_text(
         json.dumps({"enabledMcpjsonServers": ["github"], "permissions": {"allow": ["Bash(ls)"]}})
     )
+    mine = {"matcher": ".*", "hooks": [{"type": "command", "name": "lint", "command": "my-lint"}]}
     (project / ".gemini" / "settings.json").write_text(
-        json.dumps({"theme": "dark", "mcpServers": {"maestro": {"command": "old", "env": {"K": "v"}}}})
+        json.dumps(
+            {
+                "theme": "dark",
+                "mcpServers": {"maestro": {"command": "old", "env": {"K": "v"}}},
+                "hooks": {"AfterTool": [mine]},
+            }
+        )
     )
 
     result = maestro("init")
@@ -61,7 +68,14 @@ def test_init_merges_into_the_users_json_settings_without_clobbering_other_keys(
     assert gemini["theme"] == "dark"
     maestro_server = gemini["mcpServers"]["maestro"]  # type: ignore[index]
     assert maestro_server["command"] != "old"
-    assert maestro_server["env"] == {"K": "v"}, "the user's own setting on the server entry was dropped"
+    assert maestro_server["env"]["K"] == "v", "the user's own setting on the server entry was dropped"
+    assert maestro_server["env"]["MAESTRO_TOKEN"] == "${MAESTRO_TOKEN:-}"
+    after_tool = gemini["hooks"]["AfterTool"]  # type: ignore[index]
+    assert after_tool[0] == mine and after_tool[1]["hooks"][0]["name"] == "maestro-AfterTool", after_tool
+    # Running init again keeps one maestro hook, not two.
+    assert maestro("init").code == 0
+    again = read_json(project / ".gemini" / "settings.json")["hooks"]["AfterTool"]  # type: ignore[index]
+    assert again == after_tool
 
 
 def test_init_never_overwrites_an_existing_codex_toml_and_says_what_to_add(project: Path) -> None:
@@ -105,7 +119,7 @@ def test_init_leaves_a_settings_file_that_is_not_json_alone_and_says_so(project:
 def test_init_with_maestro_db_puts_the_store_there(
     project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    elsewhere = tmp_path / "elsewhere" / "team.db"
+    elsewhere = tmp_path / "elsewhere" / "team.location"
     monkeypatch.setenv("MAESTRO_DB", str(elsewhere))
 
     result = maestro("init", "--no-configs")
@@ -114,3 +128,30 @@ def test_init_with_maestro_db_puts_the_store_there(
     assert elsewhere.is_file()
     assert not (project / ".maestro" / "maestro.db").exists()
     assert not (project / ".mcp.json").exists()
+
+
+def test_init_keeps_maestros_state_out_of_git_but_not_the_projects_policy(project: Path) -> None:
+    import subprocess
+
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    (project / ".maestro" / "launchers").mkdir(parents=True)
+    (project / ".maestro" / "launchers" / "ours.toml").write_text("x = 1\n")
+    (project / ".maestro" / "policy.toml").write_text("[default]\n")
+
+    assert maestro("init").code == 0
+    (project / ".maestro" / "logs").mkdir(exist_ok=True)
+    (project / ".maestro" / "logs" / "w1.log").write_text("secret output\n")
+
+    listed = subprocess.run(
+        ["git", "-C", str(project), "ls-files", "--others", "--exclude-standard", ".maestro"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert sorted(listed) == [".maestro/launchers/ours.toml", ".maestro/policy.toml"]
+
+
+@pytest.mark.parametrize("command", [["launch", "claude"], ["team", "--agent", "claude"], ["status"], ["watch"]])
+def test_launch_and_status_agree_a_project_without_a_store_needs_init(project: Path, command: list[str]) -> None:
+    result = maestro(*command)
+    assert result.code == 1, result.output
+    assert "No maestro store found" in result.err and "maestro init" in result.err
+    assert not (project / ".maestro").exists(), "nothing was created"

@@ -16,7 +16,7 @@ from human_support import amaestro, opened
 from maestro_mcp.models import ReceiptStatus, Role, SessionStatus, TaskStatus
 
 if TYPE_CHECKING:
-    from conftest import Agent, Team
+    from harness import Agent, Team
 
 pytestmark = pytest.mark.anyio
 
@@ -26,7 +26,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "plans"
 @pytest.fixture
 async def crew(project: Path, team: Team) -> tuple[Agent, Agent, Agent]:
     """lead (coordinator) with workers w1 and w2; a 3-task plan in 2 waves; w1 is working on `model`."""
-    assert Path(team.db) == project / ".maestro" / "maestro.db"
+    assert Path(team.location) == project / ".maestro" / "maestro.db"
     lead = await team.agent("lead")
     w1 = await team.agent("w1", Role.worker, parent="lead")
     w2 = await team.agent("w2", Role.worker, parent="lead")

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
 from human_support import amaestro, maestro, opened
+from storekit import drop_schema, pg_base_url, with_params
 
 from maestro_mcp.models import Role
-from maestro_mcp.store.notify import socket_dir_for
+from maestro_mcp.store.sqlite.transport import socket_dir_for
 
 if TYPE_CHECKING:
-    from conftest import Team
+    from harness import Team
 
 pytestmark = pytest.mark.anyio
 
@@ -150,6 +153,48 @@ def test_doctor_checks_the_project_mcp_configs(project: Path) -> None:
     assert any(line.startswith("[  ok] claude config") for line in result.out.splitlines()), result.out
 
 
+def test_doctor_starts_each_config_as_its_cli_would_and_fails_a_command_not_on_path(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A config naming `maestro` looks fine, but the CLI would fail to start it where maestro is not on
+    PATH: doctor resolves the command and completes one MCP handshake, as the CLI would."""
+    bin_dir = Path(sys.executable).parent
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin")
+    assert maestro("init").code == 0  # maestro is on PATH here: portable configs naming `maestro`
+    config = json.loads((project / ".mcp.json").read_text())["mcpServers"]["maestro"]
+    assert config["command"] == "maestro"
+
+    good = maestro("doctor")
+    for cli in ("claude", "gemini"):
+        assert any(
+            line.startswith(f"[  ok] {cli} config") and "handshake ok" in line for line in good.out.splitlines()
+        ), good.out
+
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # as in a shell where the venv is not active
+    bad = maestro("doctor")
+    assert bad.code == 1
+    failed = [line for line in bad.out.splitlines() if line.startswith("[FAIL] claude config")]
+    assert failed and "`maestro`, which is not on PATH" in failed[0], bad.out
+    assert "source .venv/bin/activate" in bad.out
+    assert "Traceback" not in bad.output
+
+
+def test_doctor_says_how_to_trust_the_project_for_codex(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "codex-home"
+    home.mkdir()
+    monkeypatch.setenv("CODEX_HOME", str(home))
+    assert maestro("init").code == 0
+    untrusted = maestro("doctor")
+    lines = [line for line in untrusted.out.splitlines() if "codex config" in line]
+    assert lines and lines[0].startswith("[warn]") and "until the project is trusted" in lines[0], untrusted.out
+    assert f'[projects."{project.resolve()}"]' in untrusted.out and 'trust_level = "trusted"' in untrusted.out
+    (home / "config.toml").write_text(f'[projects."{project.resolve()}"]\ntrust_level = "trusted"\n')
+    trusted = maestro("doctor")
+    assert any(line.startswith("[  ok] codex config") for line in trusted.out.splitlines()), trusted.out
+
+
 def test_doctor_leaves_nothing_behind(initialised: Path) -> None:
     async def rows() -> dict[str, list[dict[str, Any]]]:
         return await dump(initialised)
@@ -159,3 +204,22 @@ def test_doctor_leaves_nothing_behind(initialised: Path) -> None:
     assert anyio.run(rows) == before
     sockets = socket_dir_for(str(initialised))
     assert not any(name.startswith("doctor-") for name in (os.listdir(sockets) if sockets.exists() else []))
+
+
+def test_doctor_on_a_postgresql_store_reports_its_facts_and_no_sqlite_ones(
+    project: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    schema = f"doctor_{secrets.token_hex(4)}"
+    monkeypatch.setenv("MAESTRO_DB", with_params(pg_url, schema=schema))
+    try:
+        result = maestro("doctor")
+    finally:
+        anyio.run(drop_schema, pg_base_url(), schema)
+
+    lines = result.out.splitlines()
+    backend = next(line for line in lines if "] backend:" in line)
+    assert "postgresql" in backend and f"schema {schema}" in backend and "LISTEN/NOTIFY" in backend
+    assert any(line.startswith("[  ok] notifier:") for line in lines), result.out
+    for sqlite_fact in ("sqlite", "journal", "sockets", "WAL"):
+        assert sqlite_fact not in result.out, (sqlite_fact, result.out)
+    assert "Traceback" not in result.output

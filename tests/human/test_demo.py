@@ -169,3 +169,18 @@ def test_status_json_of_the_demo_store_agrees_with_the_summary(demo: DemoRun) ->
     assert str(status["counts"]["messages"]) == demo.summary["messages"].split()[0]
     crashed = [s for s in status["sessions"] if s["exit_code"] == 3]
     assert [s["status"] for s in crashed] == ["failed"]
+
+
+def test_the_command_the_demo_prints_works_in_a_shell_without_the_venv_on_path(demo: DemoRun) -> None:
+    """After `make demo`, `maestro` is in .venv/bin, not on PATH: the printed command must still work."""
+    assert demo.code == 0, demo.err
+    command = demo.summary["look at it"]
+    workspace, shown = command.split(" && ", 1)
+    assert workspace == f"cd {demo.summary['workspace']}"
+    env = {k: v for k, v in os.environ.items() if k not in ENV}
+    env["PATH"] = "/usr/bin:/bin"
+    proc = subprocess.run(
+        ["/bin/sh", "-c", f"{workspace} && {shown}"], capture_output=True, text=True, timeout=60, env=env, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "plan by wave" in proc.stdout

@@ -10,19 +10,20 @@ import anyio
 import pytest
 from rich.console import Console
 
-from maestro_mcp.models import Role, SessionStatus
+from maestro_mcp.models import ActivityBatch, Role, SessionStatus, Usage, now
 from maestro_mcp.service import Services
+from maestro_mcp.service.sessions import operator_session
 from maestro_mcp.store import ALL, create_store
 from maestro_mcp.view import Status, collect, follow, render
 
 if TYPE_CHECKING:
-    from conftest import Team
+    from harness import Team
 
 pytestmark = pytest.mark.anyio
 
 
-def as_text(status: Status, title: str = "maestro") -> str:
-    console = Console(record=True, width=120, file=io.StringIO(), color_system=None)
+def as_text(status: Status, title: str = "maestro", width: int = 120) -> str:
+    console = Console(record=True, width=width, file=io.StringIO(), color_system=None)
     console.print(render(status, title=title))
     return console.export_text()
 
@@ -48,10 +49,8 @@ async def populate(team: Team) -> None:
     await w2.call("report_progress", kind="progress", summary="routes half done", task_id=api["id"], percent=50)
     await w2.call("mail_send", to="siblings", subject="api shape", body="GET /keys/{k}")
     await team.services.sessions.end(w3.session, SessionStatus.failed, 3)
-    steering = await team.services.sessions.register(
-        name="operator", role=Role.operator, agent="human", status=SessionStatus.idle
-    )
-    await team.services.steering.steer(steering.session, "prefer small commits", None, False)
+    operator = await operator_session(team.store)
+    await team.services.steering.steer(operator, "prefer small commits", None, False)
 
 
 def row_of(text: str, first: str) -> str:
@@ -75,6 +74,28 @@ async def test_render_shows_sessions_with_status_current_task_last_report_and_un
     unread = {s["name"]: s["unread"] for s in status.to_json()["sessions"]}
     assert w1.rstrip(" │").endswith(f" {unread['w1']}"), "the unread count is the last column"
     assert unread["w1"] >= 2
+
+
+async def test_a_worker_s_current_action_its_age_and_its_spend_against_its_budget_are_shown(team: Team) -> None:
+    await populate(team)
+    w2 = (await team.store.get_session("w2")) or pytest.fail("no w2")
+    await team.store.set_limits(w2.id, 2.0, None)
+    spent = Usage(input_tokens=1200, output_tokens=300, turns=3, cost_usd=0.42)
+    await team.store.record_activity(
+        ActivityBatch(session_id=w2.id, relay="r", batch=1, usage=spent, doing="running pytest -q", active_at=now())
+    )
+
+    status = await collect(team.services)
+    text = as_text(status, width=200)
+
+    row = row_of(text, "w2")
+    assert "running pytest -q (" in row and "$0.42/$2.00" in row
+    assert "spend $0.42" in text, "the footer has the team's total"
+    shown = {s["name"]: s for s in status.to_json()["sessions"]}["w2"]
+    assert shown["doing"] == "running pytest -q" and shown["usage"]["cost_usd"] == pytest.approx(0.42)
+    assert shown["budget_usd"] == 2.0
+    api = next(t for t in status.to_json()["tasks"] if t["title"] == "HTTP API")
+    assert api["usage"]["input_tokens"] == 1200, "the task it has in progress is billed"
 
 
 async def test_render_keeps_every_column_at_80_columns_with_long_titles(team: Team) -> None:
@@ -131,7 +152,7 @@ async def test_follow_redraws_when_another_process_changes_the_store(team: Team)
     refresh period of an hour, only that wake-up can bring the change in time."""
     lead = await team.agent("lead")
     await team.agent("w1", Role.worker, parent="lead")
-    watcher = create_store(team.db)
+    watcher = create_store(team.location)
     await watcher.open()
     seen: list[Status] = []
     changed, first = anyio.Event(), anyio.Event()

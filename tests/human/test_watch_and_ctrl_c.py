@@ -123,7 +123,7 @@ def test_watch_draws_the_view_redraws_on_a_change_and_leaves_cleanly_on_ctrl_c(
 
     assert code == 0, terminal.screen
     assert "Traceback" not in terminal.screen
-    assert "interrupted" in terminal.screen
+    assert "stopped watching (nothing was changed)" in terminal.screen
     assert integrity(initialised) == "ok"
     assert maestro("doctor").code == 0
 
@@ -171,7 +171,9 @@ def test_ctrl_c_during_tasks_import_exits_cleanly_and_the_import_is_all_or_nothi
     assert integrity(db) == "ok"
     conn = sqlite3.connect(db)
     try:
-        count = conn.execute("SELECT COUNT(*) FROM tasks").fetchone()[0]
+        # Interrupted before its schema was made, the store holds no tables yet (the next command makes them).
+        made = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'tasks'").fetchone() is not None
+        count = conn.execute("SELECT COUNT(*) FROM tasks").fetchone()[0] if made else 0
     finally:
         conn.close()
     assert count in (0, 1500), f"a half-imported plan: {count} tasks"

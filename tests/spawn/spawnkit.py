@@ -22,19 +22,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
-import anyio.abc
 import pytest
+from harness import Team
 from typer.testing import CliRunner, Result
 
 from maestro_mcp.cli import app
 from maestro_mcp.client import AgentClient, ToolCallError, serve_params
 from maestro_mcp.config import SAFETY_POLL_S
 from maestro_mcp.models import Role, SessionRecord
-from maestro_mcp.server import ProcessIdentity, Runtime, build_server
 from maestro_mcp.service import Services
+from maestro_mcp.service.sessions import operator_session
 from maestro_mcp.service.workers import WorkerService
+from maestro_mcp.store import Store
 from maestro_mcp.store.notify import ALL
-from maestro_mcp.store.sqlite import SQLiteStore
 
 T = TypeVar("T")
 
@@ -49,7 +49,7 @@ SLEEPER = """
 name = "sleeper"
 description = "Stands in for an agent CLI that never connects: it only sleeps"
 binary = "sleep"
-mcp_style = "env"
+adapter = "script"
 manifest_via = "file"
 prompt = ""
 
@@ -112,7 +112,7 @@ class Project:
 class Watch:
     """The project's store, opened by the test; `until` wakes on every commit of any process."""
 
-    def __init__(self, store: SQLiteStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
         self.services = Services.create(store)
 
@@ -159,11 +159,7 @@ class Watch:
         return await self.until(probe, within)
 
     async def operator(self) -> SessionRecord:
-        record = await self.store.get_session("operator")
-        if record is None:
-            registered = await self.services.sessions.register(name="operator", role=Role.operator, agent="human")
-            record = registered.session
-        return record
+        return await operator_session(self.store)
 
     async def tell(self, to: str, subject: str, body: str) -> None:
         """Mail a worker as the operator (the probe agent obeys `exit` and `stop`)."""
@@ -270,16 +266,17 @@ async def coordinator_process(
 
 @dataclass
 class Crew:
-    """A coordinator served in this process (an in-memory MCP client) whose WorkerService starts real
-    processes: cheap, for tests about spawning itself."""
+    """A coordinator served in this process (an agent of the in-memory team, harness.py) whose
+    WorkerService starts real processes: cheap, for tests about spawning itself."""
 
     project: Project
-    services: Services
+    team: Team
     workers: WorkerService
     boss: AgentClient
-    identity: ProcessIdentity
-    stack: contextlib.AsyncExitStack
-    tg: anyio.abc.TaskGroup
+
+    @property
+    def services(self) -> Services:
+        return self.team.services
 
     @property
     def mailbox(self) -> Mailbox:
@@ -287,10 +284,7 @@ class Crew:
 
     async def member(self, name: str, role: Role = Role.worker, parent: str | None = "boss") -> AgentClient:
         """Another agent on the same store, with spawning available (a worker, or a second coordinator)."""
-        registered = await self.services.sessions.register(name=name, role=role, agent="script", parent=parent)
-        identity = ProcessIdentity(self.services, self.tg, session=registered.session)
-        server = build_server(Runtime(self.services, identity, self.workers))
-        return await self.stack.enter_async_context(AgentClient(server))
+        return (await self.team.agent(name, role, parent, workers=self.workers)).client
 
     def children(self) -> list[str]:
         """Sessions whose process this coordinator's spawner is watching."""

@@ -69,3 +69,6 @@ async def test_team_starts_a_coordinator_whose_manifest_asks_for_the_team(in_pro
     assert "## Your role\nYou are a developer." in (in_project.root / ".maestro" / "manifests" / "dev-1.md").read_text()
     assert {t.status.value for t in await watch.store.list_tasks()} == {"done"}
     assert (in_project.root / "todo" / "model.py").is_file()
+    # Headless, the terminal follows what happens (the CLI's own output went to its log).
+    assert "its output goes to" in output and "dev-1 reports complete" in output, output
+    assert "[6/6 tasks done]" in output, output

@@ -84,7 +84,7 @@ async def test_a_project_template_overrides_the_worker_manifest(crew: Crew) -> N
 
 
 async def test_the_workflow_prompts_render_instructions_that_use_the_tools(crew: Crew) -> None:
-    identity = ProcessIdentity(crew.services, crew.tg)
+    identity = ProcessIdentity(crew.services, crew.team.task_group)
     async with Client(build_server(Runtime(crew.services, identity, crew.workers))) as client:
         listed = {p.name for p in (await client.list_prompts()).prompts}
         assert {"fan_out", "pipeline", "review_loop"} <= listed
@@ -103,3 +103,28 @@ async def test_the_workflow_prompts_render_instructions_that_use_the_tools(crew:
     assert "design -> build -> test" in text(pipeline) and "depending on the stage before it" in text(pipeline)
     assert "profile='dev') x2" in text(review) and "profile='review') x1" in text(review)
     assert "stop_worker" in text(review)
+
+
+async def test_a_cli_workers_manifest_says_what_it_may_run_what_needs_approval_and_that_its_own_tools_are_scratch(
+    crew: Crew,
+) -> None:
+    from maestro_mcp import adapters
+    from maestro_mcp.models import Role
+    from maestro_mcp.policy import builtin_policy
+    from maestro_mcp.service.workers import build_manifest
+
+    registered = await crew.services.sessions.register(
+        name="dev-1", role=Role.worker, agent="claude", parent="boss", profile="dev"
+    )
+    text = await build_manifest(
+        crew.services.store,
+        registered.session,
+        crew.project.root,
+        rules=builtin_policy().for_profile("dev"),
+        adapter=adapters.load("claude", crew.project.root),
+    )
+    section = text.split("## What you may do\n")[1].split("\n## ")[0]
+    assert "Without asking: read files; edit files in your workspace;" in section and "`pytest`" in section
+    assert "Never: the network" in section and "`git push`" in section
+    assert "Anything else is put to your coordinator" in section and "600 s" in section
+    assert "TodoWrite" in section and "private scratch" in section and "Coordinate through maestro" in section

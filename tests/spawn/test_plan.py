@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from maestro_mcp.launch import definitions
-from maestro_mcp.launch.plan import LaunchPlan, LaunchRequest, build_plan
+from maestro_mcp.adapters import LaunchPlan, LaunchRequest, definitions
+from maestro_mcp.adapters import plan as build_plan
 
 BUILTIN = ["claude", "codex", "gemini", "script"]
 MANIFEST = 'You are w1.\nSay "hi"; then $(rm -rf ~) stays text.'
@@ -82,8 +82,13 @@ def test_every_launcher_plans_an_argument_list_with_the_workers_identity_server_
         assert any(MANIFEST in arg for arg in plan.argv), "the manifest is one argument, never split or quoted"
     # The maestro server reaches the CLI (a script agent starts its own from the environment).
     for config in server_configs(plan):
-        assert [config["command"], *config["args"]] == SERVER
-    assert server_configs(plan) or definition.mcp_style == "env"
+        command = [config["command"], *config["args"]]
+        if definition.adapter == "gemini":  # a portable entry: the command comes from the environment
+            assert command == ["${MAESTRO_SERVE:-maestro}", "serve"]
+            assert Path(plan.env["MAESTRO_SERVE"]).name == "maestro"
+        else:
+            assert command == SERVER
+    assert server_configs(plan) or definition.adapter == "script"
     # Files only under the project's .maestro/ or in the worker's own workspace.
     for f in plan.files:
         assert Path(f.path).is_relative_to(tmp_path / ".maestro") or Path(f.path).is_relative_to(tmp_path / "ws")
@@ -109,7 +114,7 @@ def test_a_project_launcher_overrides_the_built_in_one(tmp_path: Path) -> None:
     own = tmp_path / ".maestro" / "launchers" / "claude.toml"
     own.parent.mkdir(parents=True)
     own.write_text(
-        'description = "our wrapper"\nbinary = "our-claude"\nmcp_style = "claude"\nmanifest_via = "system-prompt"\n'
+        'description = "our wrapper"\nbinary = "our-claude"\nadapter = "claude"\nmanifest_via = "system-prompt"\n'
         'prompt = "go"\n[headless]\nargv = ["{binary}", "--config", "{mcp_config}", "{manifest}", "{prompt}"]\n'
     )
 

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from spawnkit import Crew, Mailbox, Watch, tool_error
 
+from maestro_mcp.config import Settings
 from maestro_mcp.launch.spawner import pid_alive
 from maestro_mcp.models import Role
 
@@ -71,7 +72,7 @@ async def test_an_unknown_agent_kind_is_refused_with_the_known_ones(crew: Crew, 
 BASE = """
 description = "a broken launcher"
 binary = "sleep"
-mcp_style = "env"
+adapter = "script"
 manifest_via = "file"
 prompt = ""
 """
@@ -149,7 +150,8 @@ async def test_only_a_coordinator_may_spawn(crew: Crew, watch: Watch) -> None:
 
     text = await tool_error(worker, "spawn_worker", agent=crew.project.sleeper(), directive="more hands", name="w9")
 
-    assert "Only a coordinator can spawn workers" in text and "mail_send(to='coordinator'" in text
+    assert text.startswith("spawn_worker is for coordinators and operators; you (w0) are a worker.")
+    assert "mail_send(to='coordinator'" in text
     assert await watch.snapshot() == before and crew.children() == []
     assert crew.project.leftovers("w9") == []
 
@@ -192,20 +194,18 @@ async def test_unknown_or_taken_tasks_are_refused_and_none_is_reserved(crew: Cre
     assert (free["status"], free["assignee"]) == ("ready", None)
 
 
-async def test_the_live_worker_limit_refuses_more_until_one_ends(
-    crew: Crew, watch: Watch, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("MAESTRO_MAX_WORKERS", "2")
-    sleeper = crew.project.sleeper()
-    for name in ("w1", "w2"):
-        await crew.boss.call("spawn_worker", agent=sleeper, name=name, directive="wait")
+async def test_the_live_worker_limit_refuses_more_until_one_ends(crew_factory: CrewFactory, watch: Watch) -> None:
+    async with crew_factory(config=Settings.load({"MAESTRO_MAX_WORKERS": "2"})) as crew:
+        sleeper = crew.project.sleeper()
+        for name in ("w1", "w2"):
+            await crew.boss.call("spawn_worker", agent=sleeper, name=name, directive="wait")
 
-    text = await refused(crew, watch, name="w3", agent=sleeper)
-    assert "You already have 2 live workers; the limit is 2" in text and "MAESTRO_MAX_WORKERS" in text
+        text = await refused(crew, watch, name="w3", agent=sleeper)
+        assert "You already have 2 live workers; the limit is 2" in text and "MAESTRO_MAX_WORKERS" in text
 
-    await crew.boss.call("stop_worker", session_id="w1", grace_s=0)
-    spawned = await crew.boss.call("spawn_worker", agent=sleeper, name="w3", directive="wait")
-    assert spawned["status"] == "spawning"
+        await crew.boss.call("stop_worker", session_id="w1", grace_s=0)
+        spawned = await crew.boss.call("spawn_worker", agent=sleeper, name="w3", directive="wait")
+        assert spawned["status"] == "spawning"
 
 
 async def test_an_unknown_profile_is_refused(crew: Crew, watch: Watch) -> None:
@@ -214,22 +214,29 @@ async def test_an_unknown_profile_is_refused(crew: Crew, watch: Watch) -> None:
     assert "No role profile 'wizard'" in text and ".maestro/profiles/wizard.md" in text
 
 
+async def test_a_policy_file_with_an_error_is_refused_naming_file_line_and_field(crew: Crew, watch: Watch) -> None:
+    policy = crew.project.root / ".maestro" / "policy.toml"
+    policy.write_text('[profiles.dev]\nallow = ["run:pytest", "sometimes"]\n')
+    text = await refused(crew, watch, agent=crew.project.sleeper(), profile="dev")
+    assert f"{policy}:2" in text and "profiles.dev.allow[1]" in text and "sometimes" in text, text
+
+
 async def test_a_worker_that_never_connects_is_failed_and_its_coordinator_told(
-    crew: Crew, watch: Watch, monkeypatch: pytest.MonkeyPatch
+    crew_factory: CrewFactory, watch: Watch
 ) -> None:
-    monkeypatch.setenv("MAESTRO_CONNECT_GRACE_S", "1")
-    [task] = (await crew.boss.call("task_create", tasks=[{"title": "Never started"}]))["tasks"]
-    spawned = await crew.boss.call(
-        "spawn_worker", agent=crew.project.sleeper(), name="w1", directive="hello?", task_ids=[task["id"]]
-    )
+    async with crew_factory(config=Settings.load({"MAESTRO_CONNECT_GRACE_S": "1"})) as crew:
+        [task] = (await crew.boss.call("task_create", tasks=[{"title": "Never started"}]))["tasks"]
+        spawned = await crew.boss.call(
+            "spawn_worker", agent=crew.project.sleeper(), name="w1", directive="hello?", task_ids=[task["id"]]
+        )
 
-    [event] = (await Mailbox(crew.boss).exits("w1", within=10)).values()
+        [event] = (await Mailbox(crew.boss).exits("w1", within=10)).values()
 
-    assert event["subject"].startswith("w1 failed") and event["priority"] == "high"
-    assert "never connected within 1 s" in event["body"] and "w1.log" in event["body"]
-    assert f"Task {task['id']} (Never started) was reserved for it and is unassigned again." in event["body"]
-    session = await watch.session("w1")
-    assert (session.status.value, session.live) == ("failed", False)
-    assert not pid_alive(spawned["pid"]), "its process is stopped"
-    after = (await crew.boss.call("task_get", task_id=task["id"]))["task"]
-    assert (after["status"], after["assignee"]) == ("ready", None), "anyone may take it now"
+        assert event["subject"].startswith("w1 failed") and event["priority"] == "high"
+        assert "never connected within 1 s" in event["body"] and "w1.log" in event["body"]
+        assert f"Task {task['id']} (Never started) was reserved for it and is unassigned again." in event["body"]
+        session = await watch.session("w1")
+        assert (session.status.value, session.live) == ("failed", False)
+        assert not pid_alive(spawned["pid"]), "its process is stopped"
+        after = (await crew.boss.call("task_get", task_id=task["id"]))["task"]
+        assert (after["status"], after["assignee"]) == ("ready", None), "anyone may take it now"

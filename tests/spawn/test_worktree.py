@@ -24,7 +24,10 @@ async def test_a_worktree_worker_runs_in_its_own_worktree_on_its_own_branch(crew
     assert os.readlink(f"/proc/{spawned['pid']}/cwd") == str(tree)
     assert crew.project.git("-C", str(tree), "rev-parse", "--abbrev-ref", "HEAD") == "maestro/w1"
     assert crew.project.git("rev-parse", "--abbrev-ref", "HEAD") == "main", "the project stays on its branch"
-    assert crew.project.git("status", "--porcelain") == "", "maestro's own files stay out of the project's commits"
+    # maestro's own files (store, logs, manifests, worktrees) stay out of the project's commits; the launcher
+    # definition the test wrote is the project's own, and committable.
+    untracked = crew.project.git("status", "--porcelain", "--untracked-files=all").splitlines()
+    assert untracked == ["?? .maestro/launchers/sleeper.toml"]
     session = await watch.session("w1")
     assert (session.isolation, session.branch, session.workspace) == ("worktree", "maestro/w1", str(tree))
     manifest = (crew.project.root / ".maestro" / "manifests" / "w1.md").read_text()

@@ -102,6 +102,22 @@ async def test_each_unread_message_is_taken_by_exactly_one_of_many_concurrent_ta
     assert sorted(m.message_id for m in taken) == sorted(ids)
 
 
+async def test_put_back_returns_to_sent_only_what_that_take_still_holds(store: Store, make_session: Maker) -> None:
+    alice, bob = await make_session("alice"), await make_session("bob")
+    first, second = new_message(alice, [bob], "one"), new_message(alice, [bob], "two")
+    await store.insert_message(first)
+    await store.insert_message(second)
+    taken, _ = await store.take_unread(bob.id, 10, taken_at=1000.0)
+    await store.ack(bob.id, [first.id])  # shown and acknowledged meanwhile: it stays acknowledged
+
+    assert await store.put_back(bob.id, [m.message_id for m in taken], taken_at=999.0) == 0  # another take's
+    assert await store.put_back(bob.id, [m.message_id for m in taken], taken_at=1000.0) == 1
+
+    assert await receipts_of(store, first.thread_id, first.id) == {"bob": ReceiptStatus.acked}
+    assert await receipts_of(store, second.thread_id, second.id) == {"bob": ReceiptStatus.sent}
+    assert [m.body for m in (await store.take_unread(bob.id, 10))[0]] == ["two"]
+
+
 async def test_recent_read_lists_delivered_mail_newest_first(store: Store, make_session: Maker) -> None:
     alice, bob = await make_session("alice"), await make_session("bob")
     for body in ("one", "two", "three"):

@@ -16,13 +16,23 @@ from storekit import Maker, StoreKit, drop_schema, open_kit, pg_base_url, with_p
 
 from maestro_mcp.errors import StoreError
 from maestro_mcp.models import ReceiptStatus
-from maestro_mcp.store import create_store, mail_topic
-from maestro_mcp.store.postgres import PostgresStore, split_url
-from maestro_mcp.store.postgres_notify import MAX_PAYLOAD, payloads
+from maestro_mcp.store import ALL, SQLStore, Store, create_store, mail_topic
+from maestro_mcp.store.activity import ACTIVITY, activity_topic
+from maestro_mcp.store.notify import RECEIPTS
+from maestro_mcp.store.postgres.executor import PostgresExecutor, split_url
+from maestro_mcp.store.postgres.transport import MAX_PAYLOAD, listened, payloads, routed
+from maestro_mcp.store.sql import Statement
+from maestro_mcp.store.steps import Step
 
 pytestmark = pytest.mark.anyio
 
 BOUND_S = 10.0
+
+
+def pg(store: Store) -> PostgresExecutor:
+    """The PostgreSQL executor under a store: its connections, listener and fault hook."""
+    assert isinstance(store, SQLStore) and isinstance(store.executor, PostgresExecutor)
+    return store.executor
 
 
 @pytest.fixture
@@ -65,14 +75,14 @@ def once(fn: Callable[[Any], Awaitable[None]], phase: str) -> Callable[[str, Any
 
 
 async def test_the_listener_reconnects_after_its_backend_is_terminated_and_waiters_still_wake(
-    kit: StoreKit, store: PostgresStore, admin: Any, make_session: Maker
+    kit: StoreKit, store: Store, admin: Any, make_session: Maker
 ) -> None:
     alice, bob = await make_session("alice"), await make_session("bob")
     other = await kit.open()
 
     async with anyio.create_task_group() as tg:
         await store.listen(bob.id, tg)
-        listener = store.listener
+        listener = pg(store).listener
         assert listener is not None and listener.backend_pid is not None
         first_pid, generation = listener.backend_pid, listener.generation
         async with store.subscribe(mail_topic(bob.id)) as bell:
@@ -91,23 +101,23 @@ async def test_the_listener_reconnects_after_its_backend_is_terminated_and_waite
 
 
 async def test_a_connection_lost_before_commit_is_retried_and_stores_the_message_once(
-    store: PostgresStore, admin: Any, make_session: Maker
+    store: Store, admin: Any, make_session: Maker
 ) -> None:
     alice, bob, carol = await make_session("alice"), await make_session("bob"), await make_session("carol")
-    store.fault_hook = once(lambda conn: terminate(admin, conn), "before_commit")
+    pg(store).fault_hook = once(lambda conn: terminate(admin, conn), "before_commit")
     message = new_message(alice, [bob, carol], "survives")
 
     await store.insert_message(message)
 
-    store.fault_hook = None
-    assert await admin.fetchval(f"SELECT COUNT(*) FROM {store.schema}.messages WHERE id = $1", message.id) == 1
-    assert await admin.fetchval(f"SELECT COUNT(*) FROM {store.schema}.receipts") == 2
+    pg(store).fault_hook = None
+    assert await admin.fetchval(f"SELECT COUNT(*) FROM {pg(store).schema}.messages WHERE id = $1", message.id) == 1
+    assert await admin.fetchval(f"SELECT COUNT(*) FROM {pg(store).schema}.receipts") == 2
     [shown] = await store.thread(message.id)
     assert {r.name: r.status for r in shown.receipts} == {"bob": ReceiptStatus.sent, "carol": ReceiptStatus.sent}
 
 
 async def test_a_connection_lost_during_commit_duplicates_nothing(
-    store: PostgresStore, admin: Any, make_session: Maker
+    store: Store, admin: Any, make_session: Maker
 ) -> None:
     alice, bob = await make_session("alice"), await make_session("bob")
 
@@ -116,29 +126,29 @@ async def test_a_connection_lost_during_commit_duplicates_nothing(
         raise asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation")
 
     # The COMMIT went through but its answer was lost: the retry finds the message and adds nothing.
-    store.fault_hook = once(lose_the_answer, "after_commit")
+    pg(store).fault_hook = once(lose_the_answer, "after_commit")
     message = new_message(alice, [bob], "exactly once")
     await store.insert_message(message)
-    assert await admin.fetchval(f"SELECT COUNT(*) FROM {store.schema}.messages") == 1
-    assert await admin.fetchval(f"SELECT COUNT(*) FROM {store.schema}.receipts") == 1
+    assert await admin.fetchval(f"SELECT COUNT(*) FROM {pg(store).schema}.messages") == 1
+    assert await admin.fetchval(f"SELECT COUNT(*) FROM {pg(store).schema}.receipts") == 1
 
     # Taking mail cannot be repeated blindly: it says the outcome is unknown, and the mail is not lost.
-    store.fault_hook = once(lose_the_answer, "after_commit")
+    pg(store).fault_hook = once(lose_the_answer, "after_commit")
     with pytest.raises(StoreError, match="may or may not"):
         await store.take_unread(bob.id, 10)
-    store.fault_hook = None
+    pg(store).fault_hook = None
     assert [m.body for m in await store.recent_read(bob.id, 10)] == ["exactly once"]
 
 
 async def test_a_pool_connection_terminated_between_calls_is_replaced_transparently(
-    store: PostgresStore, admin: Any, make_session: Maker
+    store: Store, admin: Any, make_session: Maker
 ) -> None:
     alice, bob = await make_session("alice"), await make_session("bob")
-    schema = store.schema
+    schema = pg(store).schema
     pids = [
         r["pid"]
         for r in await admin.fetch(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = $1", f"maestro {store.origin}"
+            "SELECT pid FROM pg_stat_activity WHERE application_name = $1", f"maestro {pg(store).origin}"
         )
     ]
     assert pids
@@ -148,7 +158,7 @@ async def test_a_pool_connection_terminated_between_calls_is_replaced_transparen
     await store.insert_message(new_message(alice, [bob], "still works"))
 
     assert [m.body for m in (await store.take_unread(bob.id, 5))[0]] == ["still works"]
-    assert schema == store.schema
+    assert schema == pg(store).schema
 
 
 @pytest.mark.parametrize(
@@ -164,7 +174,7 @@ async def test_a_pool_connection_terminated_between_calls_is_replaced_transparen
 async def test_an_unreachable_server_fails_after_bounded_retries_naming_the_url_without_its_password(
     url: str, shown: str
 ) -> None:
-    store = PostgresStore(url, open_timeout_s=0.5)
+    store = SQLStore(PostgresExecutor(url, open_timeout_s=0.5))
     started = time.monotonic()
 
     with pytest.raises(StoreError) as info:
@@ -177,7 +187,7 @@ async def test_an_unreachable_server_fails_after_bounded_retries_naming_the_url_
 
 
 async def test_a_wrong_database_name_fails_at_once_with_a_clear_message(pg_url: str) -> None:
-    store = PostgresStore(pg_url.rsplit("/", 1)[0] + "/no_such_database_here", open_timeout_s=30)
+    store = SQLStore(PostgresExecutor(pg_url.rsplit("/", 1)[0] + "/no_such_database_here", open_timeout_s=30))
     started = time.monotonic()
 
     with pytest.raises(StoreError, match="no_such_database_here"):
@@ -193,7 +203,7 @@ async def test_a_search_path_given_through_libpq_options_is_honoured(pg_url: str
     store = create_store(url)
     try:
         await store.open()
-        assert isinstance(store, PostgresStore) and store.schema == schema
+        assert pg(store).schema == schema
         assert await admin.fetchval(
             "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'sessions'",
             schema,
@@ -211,18 +221,16 @@ async def test_the_schema_parameter_is_validated_and_kept_out_of_the_connection_
         split_url("postgresql://u:p@h/db?schema=bad;drop")
 
 
-async def test_stores_in_different_schemas_share_a_database_without_sharing_state(
-    pg_url: str, store: PostgresStore
-) -> None:
-    other_url = with_params(pg_url, schema=f"{store.schema}_b")
+async def test_stores_in_different_schemas_share_a_database_without_sharing_state(pg_url: str, store: Store) -> None:
+    other_url = with_params(pg_url, schema=f"{pg(store).schema}_b")
     other = create_store(other_url)
     try:
         await other.open()
-        assert isinstance(other, PostgresStore) and other.channel != store.channel
+        assert pg(other).channel != pg(store).channel
         assert await other.list_sessions() == []
     finally:
         await other.close()
-        await drop_schema(pg_base_url(), f"{store.schema}_b")
+        await drop_schema(pg_base_url(), f"{pg(store).schema}_b")
 
 
 def test_long_topic_lists_are_split_over_several_notifications() -> None:
@@ -240,7 +248,63 @@ async def test_server_settings_in_the_url_reach_every_connection(kit: StoreKit) 
     store = create_store(with_params(kit.location, synchronous_commit="off"))
     try:
         await store.open()
-        assert isinstance(store, PostgresStore)
-        assert await store._read(lambda c: c.fetchval("SHOW synchronous_commit")) == "off"
+
+        def show() -> Step[str]:
+            return str((yield Statement("SHOW synchronous_commit").value()))
+
+        assert await pg(store).read(show) == "off"
     finally:
         await store.close()
+
+
+def test_mail_notifications_go_to_their_recipient_and_the_firehose_and_store_wide_ones_to_everyone() -> None:
+    """Receipts are not notified: only humans' live views care, and they look every second."""
+    bob, carol = listened("s", "s-bob"), listened("s", "s-carol")
+    everyone = listened("s", ALL)
+
+    sent = routed("s", [mail_topic("s-bob"), "tasks", RECEIPTS])
+
+    heard = {name: {t for ch in chans for t in sent.get(ch, [])} for name, chans in (("bob", bob), ("carol", carol))}
+    assert heard == {"bob": {mail_topic("s-bob"), "tasks"}, "carol": {"tasks"}}
+    assert {t for ch in everyone for t in sent.get(ch, [])} == {mail_topic("s-bob"), "tasks"}
+
+
+def test_a_worker_s_activity_is_notified_to_watchers_only() -> None:
+    """`maestro logs -f` hears a relay's batch at once; no agent's server is sent it."""
+    sent = routed("s", [activity_topic("s-w"), ACTIVITY])
+    assert {t for ch in listened("s", ALL) for t in sent.get(ch, [])} == {activity_topic("s-w")}
+    assert not {t for ch in listened("s", "s-w") for t in sent.get(ch, [])}
+
+
+async def connections_of(admin: Any, store: Store) -> int:
+    found = await admin.fetchval(
+        "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = $1", f"maestro {pg(store).origin}"
+    )
+    return int(found)
+
+
+async def test_a_server_holds_one_connection_listening_and_working_and_a_pool_only_under_load(
+    kit: StoreKit, store: Store, admin: Any, make_session: Maker
+) -> None:
+    alice, bob = await make_session("alice"), await make_session("bob")
+
+    async with anyio.create_task_group() as tg:
+        await store.listen(bob.id, tg)
+        async with store.subscribe(mail_topic(bob.id)) as bell:
+            async with anyio.create_task_group() as senders:  # calls overlapping in one process take turns
+                for i in range(10):
+                    senders.start_soon(store.insert_message, new_message(alice, [bob], f"m{i}"))
+            assert await bell.wait(BOUND_S)
+            assert await connections_of(admin, store) == 1
+
+            served = create_store(kit.location, pool_size=4)  # as `maestro serve --http` opens it
+            await served.open()
+            try:
+                async with anyio.create_task_group() as readers:
+                    for _ in range(20):
+                        readers.start_soon(served.thread_exists, "m-none")
+                assert 1 <= await connections_of(admin, served) <= 4
+            finally:
+                await served.close()
+        tg.cancel_scope.cancel()
+    assert len((await store.take_unread(bob.id, 50))[0]) == 10

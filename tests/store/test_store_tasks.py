@@ -9,7 +9,21 @@ from storekit import Maker, StoreKit
 
 from maestro_mcp.errors import Conflict, NotFound
 from maestro_mcp.ids import new_id
-from maestro_mcp.models import ReportKind, ReportRecord, SessionStatus, TaskRecord, TaskStatus, now
+from maestro_mcp.models import (
+    ApprovalRecord,
+    ApprovalStatus,
+    MessageType,
+    NewMessage,
+    Priority,
+    ReportKind,
+    ReportRecord,
+    Role,
+    SessionEnding,
+    SessionStatus,
+    TaskRecord,
+    TaskStatus,
+    now,
+)
 from maestro_mcp.store import Store
 
 pytestmark = pytest.mark.anyio
@@ -226,7 +240,7 @@ async def test_unassign_clears_the_assignee(store: Store, make_session: Maker) -
     assert change.task.assignee_id is None and change.task.status is TaskStatus.ready
 
 
-async def test_release_returns_a_sessions_work_to_ready_or_fails_it_after_max_attempts(
+async def test_ending_a_session_returns_its_work_to_ready_or_fails_it_after_max_attempts(
     store: Store, make_session: Maker
 ) -> None:
     worker, other = await make_session("worker"), await make_session("other")
@@ -240,14 +254,119 @@ async def test_release_returns_a_sessions_work_to_ready_or_fails_it_after_max_at
     await store.update_task(b.id, expect=TaskStatus.in_progress, status=TaskStatus.ready, unassign=True)
     await store.claim_task(worker.id, 1)
 
-    released = await store.release_tasks(worker.id, max_attempts=2)
+    ending = await store.end_session(worker.id, SessionStatus.failed, -9, max_attempts=2)
 
-    assert {t.title: t.status for t in released} == {"a": TaskStatus.ready, "b": TaskStatus.failed}
+    assert ending is not None and not ending.session.live
+    assert {t.title: t.status for t in ending.released} == {"a": TaskStatus.ready, "b": TaskStatus.failed}
     now_stored = {t.title: t for t in await store.list_tasks()}
     assert now_stored["a"].assignee_id is None
     assert now_stored["c"].status is TaskStatus.in_progress  # someone else's work is untouched
     assert now_stored["d"].status is TaskStatus.blocked
-    assert await store.release_tasks(worker.id, max_attempts=2) == []
+    assert await store.end_session(worker.id, SessionStatus.failed, -9, max_attempts=2) is None, "ended once"
+
+
+async def test_ending_a_session_lets_go_of_its_reservations_and_requests_in_the_same_transaction(
+    store: Store, make_session: Maker
+) -> None:
+    worker, other = await make_session("worker"), await make_session("other")
+    held, reserved, finished = task("held"), task("reserved"), task("finished")
+    waiting = task("waiting", depends_on=[held])
+    await store.create_tasks([held, reserved, waiting, finished])
+    for t in (held, finished):
+        await store.update_task(t.id, expect=TaskStatus.ready, status=TaskStatus.in_progress, assignee_id=worker.id)
+    await store.update_task(finished.id, expect=TaskStatus.in_progress, status=TaskStatus.done)
+    for t, status in ((reserved, TaskStatus.ready), (waiting, TaskStatus.pending)):
+        await store.update_task(t.id, expect=status, assignee_id=worker.id)
+    ts = now()
+    request = ApprovalRecord(
+        id=new_id("a"), session_id=worker.id, decider_id=other.id, tool="Bash", input="pytest -q", call={},
+        reason="asks", status=ApprovalStatus.pending, created_at=ts, expires_at=ts + 60,
+    )  # fmt: skip
+    await store.create_approval(request)
+
+    ending = await store.end_session(worker.id, SessionStatus.failed, 1, max_attempts=3)
+
+    assert ending is not None
+    assert [t.title for t in ending.released] == ["held"]
+    assert sorted(t.title for t in ending.freed) == ["reserved", "waiting"]
+    assert [(r.id, r.status) for r in ending.unanswered] == [(request.id, ApprovalStatus.closed)]
+    stored = {t.title: t for t in await store.list_tasks()}
+    assert all(stored[k].assignee_id is None for k in ("held", "reserved", "waiting"))
+    assert (stored["finished"].status, stored["finished"].assignee_id) == (TaskStatus.done, worker.id)
+    assert (await store.get_approval(request.id)).status is ApprovalStatus.closed  # type: ignore[union-attr]
+    back = await store.take_back_tasks(worker.id)
+    assert sorted(t.title for t in back) == ["held", "reserved", "waiting"], "its respawn takes them back"
+
+
+async def test_the_parent_is_told_of_an_ending_in_its_transaction_or_nothing_is_ended(
+    store: Store, make_session: Maker
+) -> None:
+    boss = await make_session("boss", Role.coordinator)
+    worker = await make_session("worker", Role.worker, boss)
+    a = task("a")
+    await store.create_tasks([a])
+    await store.claim_task(worker.id, 1)
+
+    def broken(ending: SessionEnding) -> NewMessage | None:
+        raise RuntimeError("the teller failed")
+
+    with pytest.raises(RuntimeError):
+        await store.end_session(worker.id, SessionStatus.failed, 9, max_attempts=3, tell=broken)
+    assert (await store.get_session(worker.id)).live  # type: ignore[union-attr]
+    assert (await store.get_task(a.id)).assignee_id == worker.id  # type: ignore[union-attr]
+
+    def tell(ending: SessionEnding) -> NewMessage | None:
+        assert ending.parent is not None and ending.parent.id == boss.id
+        released = ", ".join(t.title for t in ending.released)
+        message_id = new_id("m")
+        return NewMessage(
+            id=message_id, thread_id=message_id, reply_to=None, sender_id=ending.session.id, subject="ended",
+            body=f"released {released}", priority=Priority.high, type=MessageType.event, task_id=None,
+            created_at=now(), recipient_ids=[ending.parent.id],
+        )  # fmt: skip
+
+    ending = await store.end_session(worker.id, SessionStatus.failed, 9, max_attempts=3, tell=tell)
+
+    assert ending is not None and not ending.session.live
+    messages, _ = await store.take_unread(boss.id, 10, taken_at=now())
+    assert [(m.subject, m.body) for m in messages] == [("ended", "released a")]
+
+
+async def test_an_ended_session_cannot_claim_or_be_given_a_task(store: Store, make_session: Maker) -> None:
+    """Its process may still be running (ended by a sweep, or by a coordinator that gave up on it): a
+    task it took now would stay in_progress under it for good, since its end has released its work."""
+    gone = await make_session("gone")
+    a = task("a")
+    await store.create_tasks([a])
+    await store.end_session(gone.id, SessionStatus.exited, None, max_attempts=3)
+
+    with pytest.raises(Conflict) as claim:
+        await store.claim_task(gone.id, 1)
+    with pytest.raises(Conflict) as give:
+        await store.update_task(a.id, expect=TaskStatus.ready, assignee_id=gone.id)
+
+    assert "gone has exited: an ended session takes no tasks" in str(claim.value)
+    assert "respawn" in (claim.value.hint or "") and "ended session" in str(give.value)
+    stored = await store.get_task(a.id)
+    assert stored is not None and (stored.status, stored.assignee_id) == (TaskStatus.ready, None)
+
+
+async def test_a_task_is_given_only_while_unassigned_or_held_by_whom_the_giver_saw(
+    store: Store, make_session: Maker
+) -> None:
+    boss, w1, w2 = await make_session("boss"), await make_session("w1"), await make_session("w2")
+    a = task("a")
+    await store.create_tasks([a])
+    await store.update_task(a.id, expect=TaskStatus.ready, assignee_id=w1.id)  # one spawn wins
+
+    with pytest.raises(Conflict) as second:  # the other saw it unassigned
+        await store.update_task(a.id, expect=TaskStatus.ready, assignee_id=w2.id)
+    stolen = await store.update_task(a.id, expect=TaskStatus.ready, assignee_id=w2.id, expect_assignee=w1.id)
+
+    assert "Task" in str(second.value) and "is reserved for w1 now" in str(second.value)
+    assert stolen.task.assignee_id == w2.id
+    again = await store.update_task(a.id, expect=TaskStatus.ready, assignee_id=boss.id, expect_assignee=w2.id)
+    assert again.task.assignee_id == boss.id
 
 
 async def test_reports_are_kept_newest_first_and_set_the_session_status(store: Store, make_session: Maker) -> None:

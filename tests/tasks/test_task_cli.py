@@ -106,7 +106,7 @@ def test_import_creates_the_tasks_and_maestro_tasks_shows_them_by_wave(project: 
 
 
 def test_import_with_maestro_db_uses_that_store(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    db = tmp_path / "elsewhere" / "team.db"
+    db = tmp_path / "elsewhere" / "team.location"
     monkeypatch.setenv("MAESTRO_DB", str(db))
     code, _, err = maestro("tasks", "import", str(EXAMPLES / "todo-app.md"))
     assert code == 0, err
@@ -129,6 +129,16 @@ def test_a_bad_plan_is_one_clear_line_and_stores_nothing(project: Path) -> None:
     code, _, err = maestro("tasks", "import", str(cyclic))
     assert code == 1 and ("cycle: a -> b -> a" in err or "cycle: b -> a -> b" in err)
     assert stored(db) == before
+
+
+def test_a_plan_with_characters_yaml_never_allows_is_one_clear_line(project: Path) -> None:
+    """A NUL or another control character once ended `maestro tasks import` in a yaml.ReaderError traceback."""
+    for text, line in (("\x00\x01 binary", 1), ('tasks:\n  - {title: a}\n  - {title: "b\x07"}\n', 3)):
+        bad = project / "plan.yaml"
+        bad.write_text(text)
+        code, out, err = maestro("tasks", "import", str(bad))
+        assert code == 1 and out == "" and "Traceback" not in err
+        assert err.strip().startswith(f"maestro: {bad}:{line}: not a text plan: the character U+"), err
 
 
 def test_retry_and_cancel(project: Path) -> None:
@@ -167,7 +177,9 @@ def test_retry_and_cancel(project: Path) -> None:
     assert docs.status.value == "cancelled" and docs.result == "out of scope"
 
     code, _, err = maestro("tasks", "retry", ids["docs"])
-    assert code == 1 and "cannot go from cancelled to ready" in err
+    assert code == 1 and "is cancelled, not failed or blocked: there is nothing to retry" in err
+    code, _, err = maestro("tasks", "retry", ids["model"])  # ready: nothing to retry either, and it says so
+    assert code == 1 and "is ready, not failed or blocked" in err, err
     code, _, err = maestro("tasks", "cancel", "t-nope")
     assert code == 1 and "No task 't-nope'" in err
 

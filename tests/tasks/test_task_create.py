@@ -47,7 +47,7 @@ async def test_keys_are_local_to_one_call(boss: Any) -> None:
     second = await boss.create({"key": "setup", "title": "Set up again"})
     assert first["setup"] != second["setup"]
 
-    text = await boss.fail("task_create", tasks=[{"key": "next", "title": "Next", "depends_on": ["setup"]}])
+    text = await boss.error("task_create", tasks=[{"key": "next", "title": "Next", "depends_on": ["setup"]}])
     assert "'setup'" in text and "next" in text
     assert "neither a key of this call nor an existing task id" in text
 
@@ -56,7 +56,7 @@ async def test_unknown_dependency_is_refused_naming_the_task_and_the_dependency(
     await boss.create({"key": "keep", "title": "Already here"})
     before = await boss.call("task_list")
 
-    text = await boss.fail(
+    text = await boss.error(
         "task_create",
         tasks=[
             {"key": "ok", "title": "Fine"},
@@ -68,13 +68,13 @@ async def test_unknown_dependency_is_refused_naming_the_task_and_the_dependency(
 
 
 async def test_self_dependency_is_refused(boss: Any) -> None:
-    text = await boss.fail("task_create", tasks=[{"key": "loop", "title": "Loop", "depends_on": ["loop"]}])
+    text = await boss.error("task_create", tasks=[{"key": "loop", "title": "Loop", "depends_on": ["loop"]}])
     assert "loop depends on itself" in text
     assert (await boss.call("task_list"))["tasks"] == []
 
 
 async def test_a_cycle_is_refused_with_its_path_and_nothing_is_stored(boss: Any) -> None:
-    text = await boss.fail(
+    text = await boss.error(
         "task_create",
         tasks=[
             {"key": "root", "title": "Root"},
@@ -110,7 +110,7 @@ async def test_a_failing_batch_stores_nothing(boss: Any, bad: dict[str, Any], sa
     existing = await boss.create({"key": "existing", "title": "Existing"})
     before = await boss.call("task_list")
 
-    text = await boss.fail(
+    text = await boss.error(
         "task_create",
         tasks=[
             {"key": "first", "title": "First", "depends_on": [existing["existing"]]},
@@ -123,7 +123,7 @@ async def test_a_failing_batch_stores_nothing(boss: Any, bad: dict[str, Any], sa
 
 
 async def test_an_empty_batch_is_refused(boss: Any) -> None:
-    assert "`tasks` is empty" in await boss.fail("task_create", tasks=[])
+    assert "`tasks` is empty" in await boss.error("task_create", tasks=[])
 
 
 async def test_task_list_shows_waves_as_the_longest_dependency_chain(boss: Any) -> None:
@@ -153,7 +153,7 @@ async def test_task_list_filters_by_status_assignee_and_parent(crew: Any, boss: 
     assert set(await boss.tasks(assignee="w1")) == {"part"}
     assert set(await boss.tasks(assignee=w1.id)) == {"part"}
     assert set(await boss.tasks(parent_id=ids["epic"])) == {"part"}
-    assert "No session 'ghost'" in await boss.fail("task_list", assignee="ghost")
+    assert "No session 'ghost'" in await boss.error("task_list", assignee="ghost")
 
 
 async def test_a_dependency_on_a_finished_task_is_ready_and_on_a_failed_one_blocked(crew: Any, boss: Any) -> None:

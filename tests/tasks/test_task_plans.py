@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
-from maestro_mcp.plans import PlanError, load_plan, parse_markdown
+from maestro_mcp.plans import PlanError, load_plan, parse_json, parse_markdown, parse_yaml
 from maestro_mcp.service import Services
 from maestro_mcp.store import create_store
 
@@ -151,3 +152,16 @@ def test_a_cyclic_plan_parses_but_is_refused_when_planned(tmp_path: Path) -> Non
     assert [s.depends_on for s in specs] == [["phase-2"], ["phase-1"]]
     with pytest.raises(Exception, match=r"cycle: phase-\d -> phase-\d -> phase-\d"):
         waves_of(path, tmp_path)
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "plans.md"
+PARSERS = {"yaml": parse_yaml, "json": parse_json, "markdown": parse_markdown}
+
+
+@pytest.mark.parametrize("language", sorted(PARSERS))
+def test_every_example_in_the_plan_format_docs_parses(language: str) -> None:
+    blocks = re.findall(rf"```{language}\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.DOTALL)
+    assert blocks, f"docs/plans.md has no {language} example"
+    for block in blocks:
+        specs = PARSERS[language](block, f"docs/plans.md ({language})")
+        assert specs and all(s.title for s in specs)

@@ -1,6 +1,7 @@
 """Real `maestro serve` processes racing for one pool of tasks: each task goes to exactly one claimer.
 
-Six worker agents, each an MCP client of its own server subprocess on one SQLite store, claim
+Six worker agents, each an MCP client of its own server subprocess on one store (SQLite, then
+PostgreSQL, where they share nothing but the database), claim
 in loops until nothing is left. They connect and register first, then all start claiming at
 the same moment, so the claims really overlap. Every wait is bounded; nothing sleeps.
 """
@@ -12,11 +13,11 @@ from pathlib import Path
 
 import anyio
 import pytest
+from storekit import StoreKit
 
+from maestro_mcp.cli.common import services_at
 from maestro_mcp.client import AgentClient, serve_params
 from maestro_mcp.models import Role, TaskSpec, TaskStatus
-from maestro_mcp.service import Services
-from maestro_mcp.store import create_store
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -26,12 +27,9 @@ START_S = 30  # starting a server is a second or so of imports on a slow machine
 RACE_S = 60
 
 
-async def test_concurrent_processes_claim_every_task_exactly_once(tmp_path: Path) -> None:
-    db = str(tmp_path / ".maestro" / "maestro.db")
-    store = create_store(db)
-    await store.open()
-    try:
-        svc = Services.create(store)
+async def test_concurrent_processes_claim_every_task_exactly_once(kit: StoreKit, tmp_path: Path) -> None:
+    db = kit.location
+    async with services_at(db) as svc:
         boss = (await svc.sessions.register(name="boss", role=Role.coordinator, agent="script")).session
         created = await svc.tasks.create(boss, [TaskSpec(key=f"t{i}", title=f"Task {i}") for i in range(TASKS)])
         pool = {t.id for t in created}
@@ -42,7 +40,7 @@ async def test_concurrent_processes_claim_every_task_exactly_once(tmp_path: Path
         go, checked = anyio.Event(), anyio.Event()
 
         async def worker(name: str) -> None:
-            params = serve_params(db=db, name=name, role="worker", parent="boss")
+            params = serve_params(db=db, name=name, role="worker", parent="boss", cwd=str(tmp_path))
             async with AgentClient(params, read_timeout_s=START_S) as client:
                 await client.call("whoami")  # registers the session before the race starts
                 registered.arrive()
@@ -68,8 +66,8 @@ async def test_concurrent_processes_claim_every_task_exactly_once(tmp_path: Path
             go.set()
             with anyio.fail_after(RACE_S):
                 await drained.wait()
-            stored = {t.id: t for t in await store.list_tasks()}
-            names = {s.id: s.name for s in await store.list_sessions()}
+            stored = {t.id: t for t in await svc.store.list_tasks()}
+            names = {s.id: s.name for s in await svc.store.list_sessions()}
             checked.set()
 
         assert errors == []
@@ -82,8 +80,6 @@ async def test_concurrent_processes_claim_every_task_exactly_once(tmp_path: Path
                 task = stored[task_id]
                 assert task.status is TaskStatus.in_progress and names[task.assignee_id or ""] == name
                 assert task.attempts == 1
-    finally:
-        await store.close()
 
 
 class Barrier:

@@ -110,7 +110,7 @@ async def test_reporting_on_someone_elses_task_is_refused_and_changes_nothing(cr
     _w1, ids = await _working(crew, boss)
     w2 = await crew.member("w2")
     before = await boss.call("task_list")
-    text = await w2.fail("report_progress", kind="complete", summary="I did it", task_id=ids["a"])
+    text = await w2.error("report_progress", kind="complete", summary="I did it", task_id=ids["a"])
     assert "is not yours" in text
     assert await boss.call("task_list") == before
     assert await boss.inbox() == []
@@ -121,7 +121,7 @@ async def test_reporting_on_someone_elses_task_is_refused_and_changes_nothing(cr
 async def test_complete_of_a_task_that_was_never_claimed_is_refused(crew: Any, boss: Any) -> None:
     w1 = await crew.member("w1")
     ids = await boss.create({"key": "a", "title": "A", "assignee": "w1"})
-    text = await w1.fail("report_progress", kind="complete", summary="done", task_id=ids["a"])
+    text = await w1.error("report_progress", kind="complete", summary="done", task_id=ids["a"])
     assert "cannot go from ready to done" in text
     assert (await boss.tasks())["a"]["status"] == "ready"
 
@@ -136,7 +136,7 @@ async def test_complete_of_a_task_that_was_never_claimed_is_refused(crew: Any, b
 )
 async def test_bad_reports_are_refused(crew: Any, boss: Any, args: dict[str, Any], says: str) -> None:
     w1 = await crew.member("w1")
-    assert says in await w1.fail("report_progress", **args)
+    assert says in await w1.error("report_progress", **args)
     assert await crew.store.reports() == []
 
 
@@ -174,8 +174,32 @@ async def test_a_task_blocked_on_its_dependencies_cannot_be_resumed_by_a_report(
     await boss.call("task_update", task_id=ids["a"], status="ready")
     assert (await w1.claim())["id"] == ids["a"]
     await w1.call("task_update", task_id=ids["a"], status="failed", result="still cannot")
-    text = await w1.fail("report_progress", kind="complete", summary="B done", task_id=ids["b"])
+    text = await w1.error("report_progress", kind="complete", summary="B done", task_id=ids["b"])
     assert "is not yours" in text
-    text = await boss.fail("task_update", task_id=ids["b"], status="in_progress")
+    text = await boss.error("task_update", task_id=ids["b"], status="in_progress")
     assert "task_ready" in text
     assert (await boss.tasks())["b"]["status"] == "blocked"
+
+
+async def test_complete_without_a_task_id_finishes_the_callers_only_task_in_progress(crew: Any, boss: Any) -> None:
+    w1, ids = await _working(crew, boss)
+    result = await w1.call("report_progress", kind="complete", summary="A is built")
+    assert result["task"]["id"] == ids["a"] and result["task"]["status"] == "done"
+
+
+async def test_complete_without_a_task_id_and_several_in_progress_names_them_and_changes_nothing(
+    crew: Any, boss: Any
+) -> None:
+    w1, ids = await _working(crew, boss, {"key": "b", "title": "Build B"})
+    assert (await w1.claim())["id"] == ids["b"]
+    text = await w1.error("report_progress", kind="complete", summary="done?")
+    assert ids["a"] in text and ids["b"] in text and "task_id" in text
+    assert {t["status"] for t in (await w1.call("task_list"))["tasks"]} == {"in_progress"}
+    assert await crew.store.reports(session_id=w1.id) == []
+
+
+async def test_complete_with_nothing_in_progress_is_a_report_about_the_session(crew: Any, boss: Any) -> None:
+    w1 = await crew.member("w1")
+    result = await w1.call("report_progress", kind="complete", summary="nothing left to do")
+    assert result["task"] is None
+    assert await crew.session_status("w1") == "done"

@@ -20,9 +20,9 @@ async def _claimed(crew: Any, boss: Any, *more: dict[str, Any]) -> tuple[Any, di
 
 async def test_done_requires_a_result(crew: Any, boss: Any) -> None:
     w1, ids = await _claimed(crew, boss)
-    text = await w1.fail("task_update", task_id=ids["a"], status="done")
+    text = await w1.error("task_update", task_id=ids["a"], status="done")
     assert "only be done with a result" in text and "`result`" in text
-    assert "only be done with a result" in await w1.fail("task_update", task_id=ids["a"], status="done", result="  ")
+    assert "only be done with a result" in await w1.error("task_update", task_id=ids["a"], status="done", result="  ")
     done = await w1.call("task_update", task_id=ids["a"], status="done", result="built it", artifacts=["src/a.py"])
     assert done["task"]["status"] == "done"
     assert done["task"]["result"] == "built it" and done["task"]["artifacts"] == ["src/a.py"]
@@ -50,7 +50,7 @@ async def test_illegal_transitions_are_refused_with_the_allowed_options(
         await boss.call("task_update", task_id=ids["a"], status="cancelled")
     before = await boss.call("task_list")
 
-    text = await boss.fail("task_update", task_id=task, status=target, result="r")
+    text = await boss.error("task_update", task_id=task, status=target, result="r")
     assert f"cannot go from {setup} to {target}" in text
     assert f"it can go to: {options}." in text
     assert await boss.call("task_list") == before
@@ -61,10 +61,10 @@ async def test_only_the_assignee_or_a_coordinator_may_update_a_task(crew: Any, b
     w2 = await crew.member("w2")
     before = await boss.call("task_list")
 
-    text = await w2.fail("task_update", task_id=ids["a"], status="done", result="stolen")
+    text = await w2.error("task_update", task_id=ids["a"], status="done", result="stolen")
     assert "is not yours" in text and "task_ready(claim=true)" in text
-    assert "is not yours" in await w2.fail("task_update", task_id=ids["free"], status="blocked")
-    assert "is not yours" in await w2.fail("task_update", task_id=ids["a"], result="just a result")
+    assert "is not yours" in await w2.error("task_update", task_id=ids["free"], status="blocked")
+    assert "is not yours" in await w2.error("task_update", task_id=ids["a"], result="just a result")
     assert await boss.call("task_list") == before
 
     updated = await boss.call("task_update", task_id=ids["a"], status="blocked", result="waiting on a decision")
@@ -73,7 +73,7 @@ async def test_only_the_assignee_or_a_coordinator_may_update_a_task(crew: Any, b
 
 async def test_only_a_coordinator_may_cancel(crew: Any, boss: Any) -> None:
     w1, ids = await _claimed(crew, boss)
-    text = await w1.fail("task_update", task_id=ids["a"], status="cancelled")
+    text = await w1.error("task_update", task_id=ids["a"], status="cancelled")
     assert "Only a coordinator may set a task to cancelled" in text
     assert (await boss.tasks())["a"]["status"] == "in_progress"
     assert (await boss.call("task_update", task_id=ids["a"], status="cancelled"))["task"]["status"] == "cancelled"
@@ -160,7 +160,7 @@ async def test_unknown_task_ids_are_clear_errors(crew: Any, boss: Any) -> None:
         ("task_update", {"status": "done", "result": "x"}),
         ("report_progress", {"kind": "complete", "summary": "done"}),
     ):
-        text = await w1.fail(tool, task_id="t-nope", **args)
+        text = await w1.error(tool, task_id="t-nope", **args)
         assert "No task 't-nope'" in text and "task_list" in text
     assert await crew.store.reports() == []
 

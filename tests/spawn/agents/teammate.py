@@ -41,7 +41,7 @@ async def main() -> int:
 
         with anyio.fail_after(WAIT_S):
             # Team mates named in the directive must be registered before the first `siblings` mail.
-            while not expect <= {s["name"] for s in (await agent.call("list_siblings"))["sessions"]}:
+            while not expect <= {s["name"] for s in (await agent.call("whoami"))["siblings"]}:
                 await read_mail(0.2)
             while True:
                 claimed = (await agent.call("task_ready", claim=True))["claimed"]

@@ -1,0 +1,180 @@
+"""What the dashboard's tests share: a real `maestro dashboard` process, a real browser, a real demo store.
+
+The browser is Debian's chromium driven by Playwright (never a browser Playwright downloads);
+every page a test opens fails the test on any console error or uncaught exception.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+import pytest
+from playwright.async_api import Browser, ConsoleMessage, Error, Page, async_playwright
+
+from maestro_mcp.service import Services
+from maestro_mcp.store import ALL, create_store
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+START_S = 30
+DEMO_TIMEOUT_S = 120
+SERVING = re.compile(r"maestro dashboard: serving .* at (http://\S+)")
+
+
+def child_env(db: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAESTRO_")}
+    env["MAESTRO_DB"] = db
+    return env
+
+
+@dataclass
+class Running:
+    url: str
+    process: anyio.abc.Process
+    stderr: list[str] = field(default_factory=list)
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rstrip("/").rsplit(":", 1)[1])
+
+
+async def _drain(stream: anyio.abc.ByteReceiveStream, lines: list[str], ready: anyio.Event) -> None:
+    buffer = b""
+    async for chunk in stream:
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            lines.append(line.decode(errors="replace"))
+            if SERVING.search(lines[-1]):
+                ready.set()
+
+
+@contextlib.asynccontextmanager
+async def dashboard(db: str, *args: str, cwd: Path | None = None) -> AsyncIterator[Running]:
+    """`maestro dashboard --port 0 ARGS` over the store `db` (a SQLite file in a project, or a URL with
+    `cwd`), until the block ends; then SIGTERM, and it must exit 0 promptly even with pages connected."""
+    command = [sys.executable, "-m", "maestro_mcp", "dashboard", "--port", "0", *args]
+    cwd = cwd or Path(db).parents[1]
+    async with await anyio.open_process(command, env=child_env(db), cwd=cwd) as process:
+        lines: list[str] = []
+        ready = anyio.Event()
+        async with anyio.create_task_group() as tg:
+            assert process.stderr is not None
+            tg.start_soon(_drain, process.stderr, lines, ready)
+            try:
+                with anyio.fail_after(START_S):
+                    await ready.wait()
+            except TimeoutError:
+                raise AssertionError("the dashboard did not start:\n" + "\n".join(lines)) from None
+            match = next(m for m in map(SERVING.search, lines) if m)
+            try:
+                yield Running(match[1], process, lines)
+            finally:
+                process.terminate()
+                with anyio.fail_after(START_S):
+                    code = await process.wait()
+                tg.cancel_scope.cancel()
+        assert code == 0, "the dashboard did not exit cleanly:\n" + "\n".join(lines)
+
+
+@contextlib.asynccontextmanager
+async def opened(db: str) -> AsyncIterator[Services]:
+    """The store, opened in this process and hearing the other processes' wake-ups."""
+    store = create_store(db)
+    await store.open()
+    try:
+        async with anyio.create_task_group() as tg:
+            await store.listen(ALL, tg)
+            yield Services.create(store)
+            tg.cancel_scope.cancel()
+    finally:
+        await store.close()
+
+
+def require_chromium() -> None:
+    """Fail (never skip) without the browser, saying how to install it."""
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(
+            f"{CHROMIUM} is missing: `apt-get install -y chromium chromium-driver` (.ci/run installs it).",
+            pytrace=False,
+        )
+
+
+@contextlib.asynccontextmanager
+async def browser() -> AsyncIterator[Browser]:
+    require_chromium()
+    async with async_playwright() as pw:
+        launched = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@dataclass
+class Watched:
+    """A page, and every console error or uncaught exception it produced."""
+
+    page: Page
+    problems: list[str] = field(default_factory=list)
+
+    def check(self) -> None:
+        assert not self.problems, "the page logged errors:\n" + "\n".join(self.problems)
+
+
+@contextlib.asynccontextmanager
+async def watched_page(b: Browser, **context: Any) -> AsyncIterator[Watched]:
+    ctx = await b.new_context(**context)
+    page = await ctx.new_page()
+    watched = Watched(page)
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            watched.problems.append(f"console: {message.text}")
+
+    def on_error(error: Error) -> None:
+        watched.problems.append(f"exception: {error}")
+
+    page.on("console", on_console)
+    page.on("pageerror", on_error)
+    try:
+        yield watched
+    finally:
+        await ctx.close()
+    watched.check()
+
+
+def run_demo() -> tuple[Path, str]:
+    """`maestro demo`, run as a newcomer runs it: its workspace and its store."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAESTRO_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "maestro_mcp", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=DEMO_TIMEOUT_S,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert proc.returncode == 0, f"the demo failed:\n{proc.stdout}\n{proc.stderr}"
+    found = dict(re.findall(r"^  (workspace|store):\s+(.*)$", proc.stdout, re.MULTILINE))
+    return Path(found["workspace"]), found["store"]
