@@ -385,7 +385,10 @@ class TaskService:
             return task
         values: dict[str, str] = {}
         for key in wanted:
-            entry = await self.state.get(key) if self.state is not None else None
+            try:
+                entry = await self.state.get(key) if self.state is not None else None
+            except InvalidArgument:
+                continue  # no key can be set under that name (a claim must not fail on it): "(unset)"
             if entry is not None:
                 values[key] = state_text(entry.value)
         if wanted - values.keys():

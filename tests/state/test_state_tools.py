@@ -122,7 +122,8 @@ async def test_a_claimed_tasks_state_placeholders_are_filled_in_before_the_worke
         {
             "key": "client",
             "title": "Client for port {{ state.api.port }}",
-            "description": "Contract: {{state.api.contract}}; missing: {{ state.nobody.set.this }}",
+            "description": "Contract: {{state.api.contract}}; missing: {{ state.nobody.set.this }}"
+            " {{ state.no..such.key }}",
         }
     )
 
@@ -130,7 +131,7 @@ async def test_a_claimed_tasks_state_placeholders_are_filled_in_before_the_worke
 
     assert claimed is not None
     assert claimed["title"] == "Client for port 8080"
-    assert claimed["description"] == 'Contract: {"port": 8080}; missing: (unset)'
+    assert claimed["description"] == 'Contract: {"port": 8080}; missing: (unset) (unset)'
     # Stored too: the coordinator and a restarted worker read what the worker was given.
     stored = await boss.call("task_get", task_id=ids["client"])
     assert stored["task"]["description"] == claimed["description"]
