@@ -75,13 +75,20 @@ async def events(lead: AgentClient, wanted: int) -> list[dict[str, Any]]:
 async def test_agents_killed_with_their_servers_are_ended_and_their_tasks_released_within_10_s(
     project: Path, where: str
 ) -> None:
-    env = {"MAESTRO_DB": db_of(project)} | ({"MAESTRO_HOST": "elsewhere.example"} if where == "another host" else {})
     names = ["w1", "w2", "w3"]
+
+    def env(name: str) -> dict[str, str]:
+        # Each on a host of its own: agents sharing one host name would judge each other by pid, as
+        # servers on one real machine do, and the test would see "is gone" instead of "silent since".
+        return {"MAESTRO_DB": db_of(project)} | (
+            {"MAESTRO_HOST": f"{name}.elsewhere"} if where == "another host" else {}
+        )
+
     lead_server = serve_params(db=db_of(project), name="lead", cwd=str(project))
     async with AgentClient(lead_server, read_timeout_s=START_S) as lead:
         with anyio.fail_after(START_S):
             await lead.call("task_create", tasks=[{"title": f"job {n}"} for n in names])
-        agents = [await start_agent(project, name, env) for name in names]
+        agents = [await start_agent(project, name, env(name)) for name in names]
         for (process, _), name in zip(agents, names, strict=True):
             await kill_with_its_server(project, process, name)
         with anyio.fail_after(NOTICED_S + 2):  # noticed within 10 s, with room for this test's own calls
