@@ -230,6 +230,9 @@ class TaskRecord(Model):
     attempts: int
     created_at: float
     updated_at: float
+    released_from: str | None = None
+    """The session whose end last let go of it (released or unreserved): a respawn of that session takes
+    it back while nobody else holds it."""
 
 
 class NewTask(Model):

@@ -194,8 +194,9 @@ class Scheduler:
             return await self._failed(ordered, "no task can run any more")
         count = len([s for s in live.values() if s.id not in self.stopping])
         for child in crashed:
-            if child.id in self.holding:
-                self.to_respawn[child.id] = self.holding[child.id]
+            held_now = self._held_by(child.id, ordered)
+            if held_now is not None:
+                self.to_respawn[child.id] = held_now
         for child_id, task_id in list(self.to_respawn.items()):
             last = tasks.get(task_id)
             if last is not None and last.status is TaskStatus.in_progress and last.assignee_id == child_id:
@@ -263,6 +264,17 @@ class Scheduler:
             if victim is not None and await self._hand(queued[victim][-1], worker, expect_holder=victim):
                 queued[victim].pop()
         return None
+
+    def _held_by(self, child_id: str, ordered: Sequence[TaskRecord]) -> str | None:
+        """The task a crashed worker had, or None. It may have claimed one after the last look and died
+        at once: then the tasks read show it still in progress under it (read before the end) or released
+        from it (read after), so the last look's sample is only the fallback."""
+        for task in ordered:
+            if task.status is TaskStatus.in_progress and task.assignee_id == child_id:
+                return task.id
+            if task.released_from == child_id and task.status is TaskStatus.ready and task.assignee_id is None:
+                return task.id
+        return self.holding.get(child_id)
 
     async def _report(self, live: dict[str, SessionRecord]) -> None:
         if self.on_progress is None or now() - self.reported_at < REPORT_EVERY_S:

@@ -102,6 +102,7 @@ def task(row: Row) -> TaskRecord:
         attempts=row["attempts"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        released_from=row["released_from"],
     )
 
 

@@ -1,0 +1,52 @@
+"""The scheduler's decisions, one tick at a time, against a real store: what it does about a crash it
+did not see coming. Its workers are stand-ins that record what they are asked (the process tests run
+real ones)."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import pytest
+from harness import Team
+
+from maestro_mcp.models import Role, SessionStatus, TaskSpec
+from maestro_mcp.service.runs import RunRecord
+from maestro_mcp.service.scheduler import Scheduler
+from maestro_mcp.service.workers import WorkerService
+
+pytestmark = pytest.mark.anyio
+
+
+class Workers:
+    """What the scheduler asks of its WorkerService, recorded."""
+
+    def __init__(self) -> None:
+        self.respawned: list[str] = []
+        self.spawned: list[list[str]] = []
+
+    async def respawn(self, caller: Any, child_id: str, note: str) -> None:
+        self.respawned.append(child_id)
+
+    async def spawn(self, caller: Any, **launch: Any) -> None:
+        self.spawned.append(list(launch["task_ids"]))
+        raise AssertionError("a new worker was spawned for the crashed worker's task")
+
+
+async def test_a_worker_that_claims_and_dies_between_two_looks_is_respawned_for_its_task(team: Team) -> None:
+    """Its task was never seen in progress under it: the release the end recorded says it held one."""
+    svc = team.services
+    me = (await svc.sessions.register(name="run-x", role=Role.coordinator, agent="maestro")).session
+    worker = (await svc.sessions.register(name="w1", role=Role.worker, agent="script", parent=me.id)).session
+    [task] = await svc.tasks.create(me, [TaskSpec(key="a", title="A")])
+    workers = Workers()
+    record = RunRecord(id="x", plan="plan.yaml", agent="script", workers=1, task_ids=[task.id])
+    scheduler = Scheduler(svc, cast(WorkerService, workers), record, me)
+    assert await scheduler.tick() is None  # w1 is live and free: nothing to do
+
+    claimed = await svc.tasks.ready(worker, claim=True, limit=5)
+    assert claimed.claimed is not None and claimed.claimed.id == task.id
+    await svc.store.end_session(worker.id, SessionStatus.failed, 3, max_attempts=3)  # its crash
+    assert await scheduler.tick() is None
+
+    assert workers.respawned == [worker.id] and workers.spawned == []
+    assert record.crashes == 1
