@@ -319,14 +319,20 @@ def _action(action: str, run_id: str, as_json: bool, timeout: float | None) -> N
 async def _wait(svc: Services, record: RunRecord, limit_s: float | None) -> RunRecord:
     key = runs_service.RUN_KEY.format(record.id)
     deadline = anyio.current_time() + (limit_s if limit_s is not None else float("inf"))
+    seen = 0  # the record's version last read: each wait is for a newer one, not a spin on this one
     while record.status == "running":
         if not pid_alive(record.pid):
+            # It may have saved its final record and exited since the last read.
+            entry = await svc.state.get(key)
+            if entry is not None and (final := RunRecord.model_validate_json(entry.value)).status != "running":
+                return final
             return record.model_copy(update={"status": "stopped", "summary": "its scheduler process is gone"})
         left = deadline - anyio.current_time()
         if left <= 0:
             raise MaestroError(f"Run {record.id} is still running after {limit_s:g} s.", "Wait again, or stop it.")
-        entry = await svc.state.get(key, wait_s=min(left, 5.0), after_version=0)
+        entry = await svc.state.get(key, wait_s=min(left, 5.0), after_version=seen)
         if entry is not None:
+            seen = entry.version
             record = RunRecord.model_validate_json(entry.value)
     return record
 
