@@ -376,23 +376,24 @@ class TaskService:
         """The task with each ``{{ state.KEY }}`` in its texts filled in, stored and returned; called as
         it is handed out, or by `holder` just after claiming it (so no worker ever sees a placeholder).
 
-        A key not set in shared state is looked up among the results of the tasks it depends on, however
-        far back: a result is published just after its task is done, so a task readied by that very change
-        can be claimed first. What is found nowhere reads "(unset)"."""
+        A `task.<key>.result` of a task it depends on, however far back, is read from that task itself:
+        the result is published as state just after its task is done, so a task readied by that very
+        change can be claimed first, and state may still hold an earlier run's value under that key. Any
+        other key is read from shared state. What is found nowhere reads "(unset)"."""
         texts = [task.title, task.description, task.acceptance]
         wanted = {key for text in texts for key in state_keys(text)}
         if not wanted:
             return task
         values: dict[str, str] = {}
-        for key in wanted:
+        if any(key.startswith("task.") and key.endswith(".result") for key in wanted):
+            values = {k: v for k, v in (await self._ancestor_results(task)).items() if k in wanted}
+        for key in wanted - values.keys():
             try:
                 entry = await self.state.get(key) if self.state is not None else None
             except InvalidArgument:
                 continue  # no key can be set under that name (a claim must not fail on it): "(unset)"
             if entry is not None:
                 values[key] = state_text(entry.value)
-        if wanted - values.keys():
-            values |= {k: v for k, v in (await self._ancestor_results(task)).items() if k not in values}
         filled = [
             substitute(t, lambda ns, key: (values.get(key) or "(unset)") if ns == "state" else None)[0] for t in texts
         ]

@@ -139,9 +139,10 @@ async def test_a_claimed_tasks_state_placeholders_are_filled_in_before_the_worke
 
 async def test_a_task_claimed_the_moment_its_dependency_is_done_reads_that_result(team: Team) -> None:
     """The result is published as state just after the done: a claim in between reads it from the task,
-    from a dependency however far back."""
+    from a dependency however far back, and not an earlier run's value left in state under that key."""
     boss = await team.boss()
     w1 = await team.member("w1")
+    await boss.call("state_set", key="task.schema.result", value=json.dumps("an earlier run's schema"))
     ids = await boss.create(
         {"key": "schema", "title": "Schema"},
         {"key": "api", "title": "API", "depends_on": ["schema"]},
