@@ -195,21 +195,27 @@ def create(tasks: Sequence[NewTask]) -> Step[list[TaskRecord]]:
     return (yield from by_ids([t.id for t in tasks]))
 
 
-def live_taker(session_id: str) -> Step[None]:
-    """Refuse to hand a task to a session that has ended (its process may not know yet)."""
+STOPPING = "You are being stopped (see your mail): you take no new tasks. Finish up and exit."
+
+
+def live_taker(session_id: str) -> Step[bool]:
+    """Refuse to hand a task to a session that has ended (its process may not know yet). True when it is
+    being stopped: a task it took would be torn from it by the kill, and counted a failed attempt."""
     row = yield TAKER.one(id=session_id)
     if row is not None and row["ended_at"] is not None:
         raise Conflict(
             f"Session {row['name']} has {row['status']}: an ended session takes no tasks.",
             "Its coordinator can respawn it (respawn_worker) or give the task to another worker.",
         )
+    return row is not None and row["status"] == SessionStatus.stopped.value
 
 
 def claim(session_id: str, limit: int) -> Step[ClaimOutcome]:
     # Read little while holding the lock: a first page of limit + 1 candidates is nearly always enough,
     # and the files of work in progress are read only when a candidate declares files.
     yield Lock("claim")
-    yield from live_taker(session_id)
+    if (yield from live_taker(session_id)):
+        return ClaimOutcome(claimed=None, ready=[], skipped=[STOPPING])
     busy: list[tuple[str, list[str], str | None]] | None = None
     skipped: list[str] = []
     seen: list[str] = []
@@ -269,8 +275,9 @@ def update(
         sets.append("artifacts = :artifacts")
         params["artifacts"] = list(artifacts)
     guard = "id = :id AND status = :expect"
+    if assignee_id is not None and (yield from live_taker(assignee_id)):
+        raise Conflict("That session is being stopped: it takes no new tasks.", "Give the task to another worker.")
     if assignee_id is not None:
-        yield from live_taker(assignee_id)
         sets.append("assignee_id = :assignee_id")
         # Still unassigned, or held by whom the caller saw holding it: two spawns never both take it.
         guard += " AND (assignee_id IS NULL OR assignee_id = :assignee_id OR assignee_id = :expect_assignee)"

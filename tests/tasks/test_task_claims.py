@@ -6,6 +6,9 @@ from typing import Any
 
 import pytest
 
+from maestro_mcp.errors import Conflict
+from maestro_mcp.models import SessionStatus, TaskStatus
+
 pytestmark = pytest.mark.anyio
 
 
@@ -77,6 +80,23 @@ async def test_claim_with_nothing_ready_returns_null(crew: Any, boss: Any) -> No
     await boss.create({"key": "a", "title": "A"}, {"key": "b", "title": "B", "depends_on": ["a"]})
     assert (await w1.claim())["key"] == "a"
     assert await w1.claim() is None
+
+
+async def test_a_worker_being_stopped_claims_nothing_and_the_task_stays_for_the_others(crew: Any, boss: Any) -> None:
+    """Between the stop mail and the kill it may still look for work: a task it took would be torn from it
+    and counted a failed attempt."""
+    w1, w2 = await crew.member("w1"), await crew.member("w2")
+    ids = await boss.create({"key": "a", "title": "A"})
+    await crew.store.set_session_status(w1.id, SessionStatus.stopped)
+
+    refused = await w1.call("task_ready", claim=True)
+
+    assert refused["claimed"] is None and refused["tasks"] == []
+    assert refused["skipped"] == ["You are being stopped (see your mail): you take no new tasks. Finish up and exit."]
+    with pytest.raises(Conflict, match="being stopped"):  # nor is a task reserved for it (spawn, scheduler)
+        await crew.store.update_task(ids["a"], expect=TaskStatus.ready, assignee_id=w1.id)
+    claimed = await w2.claim()
+    assert claimed is not None and claimed["id"] == ids["a"] and claimed["attempts"] == 1
 
 
 async def test_claim_skips_tasks_whose_files_overlap_work_in_progress_and_says_so(crew: Any, boss: Any) -> None:
