@@ -210,11 +210,12 @@ class SessionService:
     async def resume(self, session_id: str, token: str, pid: int | None) -> SessionRecord:
         """Authenticate and mark the session live and working under this process."""
         record = await self.authenticate(session_id, token)
-        # A spawned session's pid is its agent's process, which the spawner recorded: keep it.
-        own_pid = record.pid if record.spawner_pid is not None else pid
+        # A spawned session's pid is its agent's process, which the spawner records (maybe only after
+        # the read above): keep what is stored.
+        spawned = record.spawner_pid is not None
         if not record.live or record.status is SessionStatus.spawning:
-            return await self.store.revive_session(record.id, SessionStatus.working, own_pid)
-        await self.store.touch_session(record.id, own_pid)
+            return await self.store.revive_session(record.id, SessionStatus.working, pid, keep_pid=spawned)
+        await self.store.touch_session(record.id, None if spawned else pid)
         return record
 
     async def get(self, key: str) -> SessionRecord:

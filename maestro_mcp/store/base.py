@@ -118,10 +118,12 @@ class Store(Protocol):
         *,
         spawner: tuple[int, str] | None = None,
         ended_only: bool = False,
+        keep_pid: bool = False,
     ) -> SessionRecord:
         """A resumed session is live again: clear its end and heartbeat, set status and pid. `spawner`
         (pid, host) names the process respawning it, which vouches for it until its server beats. With
-        `ended_only`, only an ended session is revived (else `Conflict`): one of two takers wins."""
+        `ended_only`, only an ended session is revived (else `Conflict`): one of two takers wins. With
+        `keep_pid`, the stored pid stays (a spawned agent's, which its spawner records)."""
 
     async def end_session(
         self,

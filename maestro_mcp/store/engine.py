@@ -126,9 +126,10 @@ class SQLStore:
         *,
         spawner: tuple[int, str] | None = None,
         ended_only: bool = False,
+        keep_pid: bool = False,
     ) -> SessionRecord:
         return await self.executor.write(
-            lambda: sessions.revive(session_id, status, pid, spawner, ended_only), idempotent=not ended_only
+            lambda: sessions.revive(session_id, status, pid, spawner, ended_only, keep_pid), idempotent=not ended_only
         )
 
     async def end_session(

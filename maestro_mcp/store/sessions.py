@@ -50,8 +50,11 @@ SET_EXIT = Statement(
 )
 # The heartbeat of the process that held it before is cleared: the reviving process beats anew (an HTTP
 # session never does), and a stale one would be taken for the death of the new one.
+# A spawned session resumed by its own server keeps the pid its spawner recorded (`keep_pid`), even one
+# recorded after the server read the row.
 REVIVING = (
-    "UPDATE sessions SET status = :status, pid = :pid, ended_at = NULL, exit_code = NULL, last_seen_at = :ts,"
+    "UPDATE sessions SET status = :status, pid = CASE WHEN :keep_pid THEN pid ELSE :pid END, ended_at = NULL,"
+    " exit_code = NULL, last_seen_at = :ts,"
     " host = :host, heartbeat_at = NULL, spawner_pid = COALESCE(:spawner_pid, spawner_pid) WHERE id = :id"
 )
 REVIVE = Statement(f"{REVIVING} RETURNING *")
@@ -164,11 +167,18 @@ def set_exit_code(session_id: str, exit_code: int, status: SessionStatus) -> Ste
 
 
 def revive(
-    session_id: str, status: SessionStatus, pid: int | None, spawner: tuple[int, str] | None, ended_only: bool
+    session_id: str,
+    status: SessionStatus,
+    pid: int | None,
+    spawner: tuple[int, str] | None,
+    ended_only: bool,
+    keep_pid: bool,
 ) -> Step[SessionRecord]:
     spawner_pid, host = spawner if spawner is not None else (None, None)
     query = REVIVE_ENDED if ended_only else REVIVE
-    row = yield query.one(id=session_id, status=status, pid=pid, spawner_pid=spawner_pid, host=host, ts=now())
+    row = yield query.one(
+        id=session_id, status=status, pid=pid, keep_pid=keep_pid, spawner_pid=spawner_pid, host=host, ts=now()
+    )
     if row is None:
         current = yield BY_ID.one(id=session_id)
         if current is None:
