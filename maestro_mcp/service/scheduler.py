@@ -192,7 +192,9 @@ class Scheduler:
         )
         if not active and len(ordered) == len(self.ids):
             return await self._failed(ordered, "no task can run any more")
-        count = len([s for s in live.values() if s.id not in self.stopping])
+        # A worker being stopped holds its slot until it has ended: --workers bounds the processes running,
+        # and spawning past it could hit MAESTRO_MAX_WORKERS, which would end the run.
+        count = len(live)
         for child in crashed:
             held_now = self._held_by(child.id, ordered)
             if held_now is not None:

@@ -10,11 +10,15 @@ import pytest
 from harness import Team
 
 from maestro_mcp.models import Role, SessionStatus, TaskSpec
-from maestro_mcp.service.runs import RunRecord
-from maestro_mcp.service.scheduler import Scheduler
+from maestro_mcp.service.runs import Overrides, RunRecord
+from maestro_mcp.service.scheduler import Profile, Scheduler
 from maestro_mcp.service.workers import WorkerService
 
 pytestmark = pytest.mark.anyio
+
+
+class Spawned(Exception):
+    """The stand-in cannot start a process: the tick that spawns ends here."""
 
 
 class Workers:
@@ -29,7 +33,7 @@ class Workers:
 
     async def spawn(self, caller: Any, **launch: Any) -> None:
         self.spawned.append(list(launch["task_ids"]))
-        raise AssertionError("a new worker was spawned for the crashed worker's task")
+        raise Spawned
 
 
 async def test_a_worker_that_claims_and_dies_between_two_looks_is_respawned_for_its_task(team: Team) -> None:
@@ -50,3 +54,31 @@ async def test_a_worker_that_claims_and_dies_between_two_looks_is_respawned_for_
 
     assert workers.respawned == [worker.id] and workers.spawned == []
     assert record.crashes == 1
+
+
+async def test_a_worker_being_stopped_keeps_its_slot_until_it_has_ended(team: Team) -> None:
+    """--workers bounds the processes running: no new worker starts while the stopped one may still run."""
+    svc = team.services
+    me = (await svc.sessions.register(name="run-x", role=Role.coordinator, agent="maestro")).session
+    worker = (await svc.sessions.register(name="w1", role=Role.worker, agent="script", parent=me.id)).session
+    [task] = await svc.tasks.create(me, [TaskSpec(key="a", title="A")])
+    workers = Workers()
+    record = RunRecord(
+        id="x",
+        plan="plan.yaml",
+        agent="script",
+        workers=1,
+        task_ids=[task.id],
+        overrides={task.id: Overrides(agent="other")},
+    )
+    scheduler = Scheduler(svc, cast(WorkerService, workers), record, me)
+    scheduler.profiles[worker.id] = Profile("script", None, None)
+    scheduler.stopping.add(worker.id)  # of the wrong kind for the task, and on its way out
+
+    assert await scheduler.tick() is None
+    assert workers.spawned == []
+
+    await svc.store.end_session(worker.id, SessionStatus.stopped, 0, max_attempts=3)
+    with pytest.raises(Spawned):  # now its slot is free
+        await scheduler.tick()
+    assert workers.spawned == [[task.id]]
