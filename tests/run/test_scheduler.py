@@ -4,12 +4,14 @@ real ones)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, cast
 
 import pytest
 from harness import Team
 
-from maestro_mcp.models import Role, SessionStatus, TaskSpec
+from maestro_mcp.models import Role, SessionRecord, SessionStatus, TaskRecord, TaskSpec
+from maestro_mcp.service import Services
 from maestro_mcp.service.runs import Overrides, RunRecord
 from maestro_mcp.service.scheduler import Profile, Scheduler
 from maestro_mcp.service.workers import WorkerService
@@ -36,49 +38,53 @@ class Workers:
         raise Spawned
 
 
-async def test_a_worker_that_claims_and_dies_between_two_looks_is_respawned_for_its_task(team: Team) -> None:
-    """Its task was never seen in progress under it: the release the end recorded says it held one."""
+@dataclass
+class Run:
+    """A one-task run of one worker slot: its scheduler session, its one worker `w1`, the task."""
+
+    svc: Services
+    worker: SessionRecord
+    task: TaskRecord
+    workers: Workers
+    scheduler: Scheduler
+
+
+async def one_task_run(team: Team, other_kind: bool = False) -> Run:
+    """With `other_kind`, the task needs another kind of worker than the run's (`script`)."""
     svc = team.services
     me = (await svc.sessions.register(name="run-x", role=Role.coordinator, agent="maestro")).session
     worker = (await svc.sessions.register(name="w1", role=Role.worker, agent="script", parent=me.id)).session
     [task] = await svc.tasks.create(me, [TaskSpec(key="a", title="A")])
+    overrides = {task.id: Overrides(agent="other")} if other_kind else {}
+    record = RunRecord(id="x", plan="plan.yaml", agent="script", workers=1, task_ids=[task.id], overrides=overrides)
     workers = Workers()
-    record = RunRecord(id="x", plan="plan.yaml", agent="script", workers=1, task_ids=[task.id])
-    scheduler = Scheduler(svc, cast(WorkerService, workers), record, me)
-    assert await scheduler.tick() is None  # w1 is live and free: nothing to do
+    return Run(svc, worker, task, workers, Scheduler(svc, cast(WorkerService, workers), record, me))
 
-    claimed = await svc.tasks.ready(worker, claim=True, limit=5)
-    assert claimed.claimed is not None and claimed.claimed.id == task.id
-    await svc.store.end_session(worker.id, SessionStatus.failed, 3, max_attempts=3)  # its crash
-    assert await scheduler.tick() is None
 
-    assert workers.respawned == [worker.id] and workers.spawned == []
-    assert record.crashes == 1
+async def test_a_worker_that_claims_and_dies_between_two_looks_is_respawned_for_its_task(team: Team) -> None:
+    """Its task was never seen in progress under it: the release the end recorded says it held one."""
+    run = await one_task_run(team)
+    assert await run.scheduler.tick() is None  # w1 is live and free: nothing to do
+
+    claimed = await run.svc.tasks.ready(run.worker, claim=True, limit=5)
+    assert claimed.claimed is not None and claimed.claimed.id == run.task.id
+    await run.svc.store.end_session(run.worker.id, SessionStatus.failed, 3, max_attempts=3)  # its crash
+    assert await run.scheduler.tick() is None
+
+    assert run.workers.respawned == [run.worker.id] and run.workers.spawned == []
+    assert run.scheduler.record.crashes == 1
 
 
 async def test_a_worker_being_stopped_keeps_its_slot_until_it_has_ended(team: Team) -> None:
     """--workers bounds the processes running: no new worker starts while the stopped one may still run."""
-    svc = team.services
-    me = (await svc.sessions.register(name="run-x", role=Role.coordinator, agent="maestro")).session
-    worker = (await svc.sessions.register(name="w1", role=Role.worker, agent="script", parent=me.id)).session
-    [task] = await svc.tasks.create(me, [TaskSpec(key="a", title="A")])
-    workers = Workers()
-    record = RunRecord(
-        id="x",
-        plan="plan.yaml",
-        agent="script",
-        workers=1,
-        task_ids=[task.id],
-        overrides={task.id: Overrides(agent="other")},
-    )
-    scheduler = Scheduler(svc, cast(WorkerService, workers), record, me)
-    scheduler.profiles[worker.id] = Profile("script", None, None)
-    scheduler.stopping.add(worker.id)  # of the wrong kind for the task, and on its way out
+    run = await one_task_run(team, other_kind=True)
+    run.scheduler.profiles[run.worker.id] = Profile("script", None, None)
+    run.scheduler.stopping.add(run.worker.id)  # of the wrong kind for the task, and on its way out
 
-    assert await scheduler.tick() is None
-    assert workers.spawned == []
+    assert await run.scheduler.tick() is None
+    assert run.workers.spawned == []
 
-    await svc.store.end_session(worker.id, SessionStatus.stopped, 0, max_attempts=3)
+    await run.svc.store.end_session(run.worker.id, SessionStatus.stopped, 0, max_attempts=3)
     with pytest.raises(Spawned):  # now its slot is free
-        await scheduler.tick()
-    assert workers.spawned == [[task.id]]
+        await run.scheduler.tick()
+    assert run.workers.spawned == [[run.task.id]]
