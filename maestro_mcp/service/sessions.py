@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from maestro_mcp.errors import AuthError, Conflict, InvalidArgument, NotFound
@@ -16,6 +17,7 @@ from maestro_mcp.models import (
     SessionInfo,
     SessionRecord,
     SessionStatus,
+    TaskRecord,
     TaskStatus,
     iso,
     now,
@@ -105,9 +107,12 @@ class SessionService:
         isolation: str | None = None,
         branch: str | None = None,
         spawner: tuple[int, str] | None = None,
+        reserve: Sequence[TaskRecord] = (),
     ) -> Registered:
         """A new session. `spawner` (pid, host) names the process spawning it, which vouches for it
-        until its own server connects: if that process dies first, the liveness sweep ends it."""
+        until its own server connects: if that process dies first, the liveness sweep ends it. The
+        tasks in `reserve` are reserved for it in the same transaction: if one has moved since it was
+        read (claimed, given to another), `Conflict`, and no session exists."""
         parent_record: SessionRecord | None = None
         if parent is not None:
             parent_record = await self.store.get_session(parent)
@@ -140,7 +145,7 @@ class SessionService:
             spawner_pid=spawner[0] if spawner else None,
             host=spawner[1] if spawner else None,
         )
-        await self.store.create_session(record)
+        await self.store.create_session(record, reserve)
         return Registered(record, token)
 
     # -- taking over a name -----------------------------------------------------

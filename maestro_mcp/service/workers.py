@@ -266,12 +266,9 @@ class WorkerService:
                 isolation=isolation,
                 branch=branch,
                 spawner=self._spawner,
+                reserve=tasks,
             )
             session = registered.session
-            for task in tasks:
-                await self.store.update_task(
-                    task.id, expect=task.status, assignee_id=session.id, expect_assignee=task.assignee_id
-                )
             launch = {"agent": agent, "model": model, "isolation": isolation, "profile": profile}
             await self.store.set_launch(session.id, launch, request.conversation_id or None)
             await self.store.set_limits(session.id, budget, turns)

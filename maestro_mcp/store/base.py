@@ -71,8 +71,10 @@ class Store(Protocol):
         """Hear wake-ups committed by other processes for `owner` (a session id, or "*")."""
 
     # -- sessions -------------------------------------------------------------
-    async def create_session(self, record: SessionRecord) -> SessionRecord:
-        """Insert a session; raises `Conflict` when its name is taken."""
+    async def create_session(self, record: SessionRecord, reserve: Sequence[TaskRecord] = ()) -> SessionRecord:
+        """Insert a session, with the tasks in `reserve` reserved for it, in one transaction: `Conflict`
+        when its name is taken, or when one of the tasks is no longer as the caller read it (its
+        status, its assignee), and then nothing is written."""
 
     async def get_session(self, key: str) -> SessionRecord | None:
         """A session by id or by name."""

@@ -78,8 +78,8 @@ class SQLStore:
         await self.executor.listen(owner, task_group)
 
     # -- sessions -------------------------------------------------------------------------------------------
-    async def create_session(self, record: SessionRecord) -> SessionRecord:
-        return await self.executor.write(lambda: sessions.create(record), idempotent=True)
+    async def create_session(self, record: SessionRecord, reserve: Sequence[TaskRecord] = ()) -> SessionRecord:
+        return await self.executor.write(lambda: sessions.create(record, reserve), idempotent=True)
 
     async def get_session(self, key: str) -> SessionRecord | None:
         return await self.executor.read(lambda: sessions.get(key))

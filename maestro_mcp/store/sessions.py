@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from maestro_mcp.errors import Conflict, NotFound
 from maestro_mcp.models import (
@@ -12,6 +12,7 @@ from maestro_mcp.models import (
     SessionOverview,
     SessionRecord,
     SessionStatus,
+    TaskRecord,
     TaskStatus,
     now,
 )
@@ -91,7 +92,7 @@ NOTICES = Statement(
 )
 
 
-def create(record: SessionRecord) -> Step[SessionRecord]:
+def create(record: SessionRecord, reserve: Sequence[TaskRecord] = ()) -> Step[SessionRecord]:
     try:
         yield INSERT.run(**record.model_dump(include=set(NEW_COLUMNS)))
     except Refused as exc:
@@ -101,6 +102,10 @@ def create(record: SessionRecord) -> Step[SessionRecord]:
                 "Choose another name, or leave it out to get a generated one.",
             ) from exc
         raise
+    for task in reserve:  # each as the caller saw it: one that moved meanwhile undoes the whole insert
+        yield from tasks.update(
+            task.id, task.status, None, None, None, record.id, False, None, expect_assignee=task.assignee_id
+        )
     yield Wake(SESSIONS)
     return record
 

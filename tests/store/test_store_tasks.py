@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from store_builders import task
+from store_builders import session_record, task
 from storekit import Maker, StoreKit
 
 from maestro_mcp.errors import Conflict, NotFound
@@ -263,6 +263,23 @@ async def test_ending_a_session_returns_its_work_to_ready_or_fails_it_after_max_
     assert now_stored["c"].status is TaskStatus.in_progress  # someone else's work is untouched
     assert now_stored["d"].status is TaskStatus.blocked
     assert await store.end_session(worker.id, SessionStatus.failed, -9, max_attempts=2) is None, "ended once"
+
+
+async def test_a_session_is_created_with_its_reserved_tasks_or_not_at_all(store: Store, make_session: Maker) -> None:
+    """A spawn reserves tasks as it read them: if one moved meanwhile, no half-made worker is left."""
+    other = await make_session("other")
+    free, taken = task("free"), task("taken")
+    await store.create_tasks([free, taken])
+    seen = {t.title: t for t in await store.list_tasks()}
+    await store.update_task(taken.id, expect=TaskStatus.ready, status=TaskStatus.in_progress, assignee_id=other.id)
+
+    with pytest.raises(Conflict, match=f"Task {taken.id} is in_progress now, not ready"):
+        await store.create_session(session_record("w1"), reserve=[seen["free"], seen["taken"]])
+
+    assert await store.get_session("w1") is None
+    assert (await store.get_task(free.id)).assignee_id is None  # type: ignore[union-attr]
+    worker = await store.create_session(session_record("w1"), reserve=[seen["free"]])
+    assert (await store.get_task(free.id)).assignee_id == worker.id  # type: ignore[union-attr]
 
 
 async def test_ending_a_session_lets_go_of_its_reservations_and_requests_in_the_same_transaction(
