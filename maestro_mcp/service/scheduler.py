@@ -211,6 +211,8 @@ class Scheduler:
         self.holding = {t.assignee_id: t.id for t in ordered if t.status is TaskStatus.in_progress and t.assignee_id}
         awaiting = set(self.to_respawn.values())
         handable = [t for t in handable if t.id not in awaiting]
+        if not self.record.open_pool:
+            handable = [await self._keep(t) for t in handable]
         for holder, reserved in queued.items():
             for task in reserved:
                 if holder not in working and (task.id, holder) not in self.told:
@@ -327,6 +329,17 @@ class Scheduler:
             # the worker has just ended: next tick.
             return False
         return True
+
+    async def _keep(self, task: TaskRecord) -> TaskRecord:
+        """A ready task of a mixed run back under this scheduler, which hands it to a worker of its kind:
+        a crash released it to the pool, where any worker's claim would take it, of whatever kind."""
+        if task.assignee_id is not None:
+            return task
+        try:
+            await self.store.update_task(task.id, expect=TaskStatus.ready, assignee_id=self.me.id, expect_assignee=None)
+        except (Conflict, NotFound):
+            return task  # claimed meanwhile: the hand-out below fails on it and the next tick sees it
+        return task.model_copy(update={"assignee_id": self.me.id})
 
     async def _hand(self, task: TaskRecord, worker: SessionRecord, expect_holder: str | None = None) -> bool:
         if not await self._reserve(task, worker.id, expect_holder):

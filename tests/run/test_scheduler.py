@@ -88,3 +88,18 @@ async def test_a_worker_being_stopped_keeps_its_slot_until_it_has_ended(team: Te
     with pytest.raises(Spawned):  # now its slot is free
         await run.scheduler.tick()
     assert run.workers.spawned == [[run.task.id]]
+
+
+async def test_a_mixed_run_takes_a_released_task_back_so_no_worker_of_another_kind_claims_it(team: Team) -> None:
+    run = await one_task_run(team, other_kind=True)
+    me = run.scheduler.me
+    run.scheduler.profiles[run.worker.id] = Profile("script", None, None)
+    run.scheduler.stopping.add(run.worker.id)  # the one slot stays taken, so nothing is handed out
+    assert (await run.svc.store.get_task(run.task.id)).assignee_id is None  # type: ignore[union-attr]
+
+    assert await run.scheduler.tick() is None
+
+    assert (await run.svc.store.get_task(run.task.id)).assignee_id == me.id  # type: ignore[union-attr]
+    other = (await run.svc.sessions.register(name="w2", role=Role.worker, agent="script")).session
+    claimed = await run.svc.tasks.ready(other, claim=True, limit=5)
+    assert claimed.claimed is None
