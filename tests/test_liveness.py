@@ -109,16 +109,17 @@ async def test_a_live_agent_on_another_host_is_not_taken_for_dead(project: Path)
     """Its heartbeat keeps it live for longer than the expiry, though no pid of it can be checked here."""
     env = {"MAESTRO_DB": db_of(project), "MAESTRO_HOST": "elsewhere.example", "MAESTRO_HEARTBEAT_S": "0.5"}
     lead_server = serve_params(
-        db=db_of(project), name="lead", cwd=str(project), env={"MAESTRO_HEARTBEAT_EXPIRY_S": "2"}
+        db=db_of(project), name="lead", cwd=str(project), env={"MAESTRO_HEARTBEAT_EXPIRY_S": "3"}
     )
     async with AgentClient(lead_server, read_timeout_s=START_S) as lead:
         with anyio.fail_after(START_S):
             await lead.call("task_create", tasks=[{"title": "job"}])
         process, task = await start_agent(project, "w1", env)
         try:
-            # Three expiry periods of waiting for mail: a wrong verdict would arrive as an event.
+            # Three expiry periods of waiting for mail: a wrong verdict would arrive as an event. Six beats
+            # fit in one period, so only a stall of 2.5 s on a loaded machine could look like a death.
             with anyio.fail_after(START_S):
-                got = await lead.call("mail_wait", timeout_s=6)
+                got = await lead.call("mail_wait", timeout_s=9)
             assert got["timed_out"] and not got["messages"], got
             listed = {t["id"]: t for t in (await lead.call("task_list"))["tasks"]}
             assert listed[task]["status"] == "in_progress"
