@@ -18,11 +18,12 @@ from typing import Any
 import anyio
 import anyio.abc
 import pytest
+from harness import Team
 from projectkit import db_of, new_project
 
 from maestro_mcp.cli.common import services_at
 from maestro_mcp.client import AgentClient, serve_params
-from maestro_mcp.models import Role, SessionStatus, TaskStatus
+from maestro_mcp.models import Role, SessionStatus, TaskSpec, TaskStatus
 
 pytestmark = pytest.mark.anyio
 
@@ -160,3 +161,23 @@ async def test_a_worker_whose_spawner_died_before_starting_it_is_ended_and_its_t
     assert (listed[ids[0]]["status"], listed[ids[0]]["assignee"]) == ("ready", None)
     assert not sessions["orphan"]["live"]
     assert sessions["vouched"]["live"] and listed[ids[1]]["assignee"] == "vouched", "a live spawner vouches for it"
+
+
+async def test_the_workers_of_a_coordinator_found_dead_are_told_to_end_and_take_no_new_task(team: Team) -> None:
+    """Each new task one of them took on its way out would be torn from it by its exit and counted a failed
+    attempt: three orphans in turn gave a plan's task up for good."""
+    svc = team.services
+    dead_pid = int((await anyio.run_process([sys.executable, "-c", "import os; print(os.getpid())"])).stdout)
+    lead = (await svc.sessions.register(name="lead", role=Role.coordinator, agent="script", pid=dead_pid)).session
+    await svc.store.heartbeat(lead.id, svc.liveness.host)  # judged by its pid, on this host
+    worker = (await svc.sessions.register(name="w1", role=Role.worker, agent="script", parent=lead.id)).session
+    [task] = await svc.tasks.create(lead, [TaskSpec(title="next")])
+
+    ended = await svc.liveness.sweep()
+
+    assert [s.name for s in ended] == ["lead"]
+    [told] = [m for m in await team.store.peek_unread(worker.id, limit=10) if m.subject == "lead ended"]
+    assert "Report what you have, then end." in told.body
+    looked = await svc.tasks.ready(worker, claim=True, limit=5)
+    assert looked.claimed is None and "You are being stopped" in looked.skipped[0]
+    assert (await svc.store.get_task(task.id)).status is TaskStatus.ready  # type: ignore[union-attr]

@@ -98,6 +98,10 @@ class LivenessService:
 
     async def _tell_workers(self, coordinator: SessionRecord, reason: str) -> None:
         children = await self.store.list_sessions(parent_id=coordinator.id, live=True)
+        # Stopping before they read it, as a stop_worker would: told to end, they take no new task on the
+        # way out (each one would be torn from them by their exit, and counted a failed attempt).
+        for child in children:
+            await self.store.set_session_status(child.id, SessionStatus.stopped)
         if children:
             body = f"Your coordinator {coordinator.name} has ended. {reason} Report what you have, then end."
             await self.mail.send_event(
