@@ -179,5 +179,5 @@ async def test_the_workers_of_a_coordinator_found_dead_are_told_to_end_and_take_
     [told] = [m for m in await team.store.peek_unread(worker.id, limit=10) if m.subject == "lead ended"]
     assert "Report what you have, then end." in told.body
     looked = await svc.tasks.ready(worker, claim=True, limit=5)
-    assert looked.claimed is None and "You are being stopped" in looked.skipped[0]
+    assert looked.claimed is None and "Your coordinator lead has ended: you take no new tasks" in looked.skipped[0]
     assert (await svc.store.get_task(task.id)).status is TaskStatus.ready  # type: ignore[union-attr]

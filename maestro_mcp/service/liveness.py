@@ -97,11 +97,9 @@ class LivenessService:
         return ended
 
     async def _tell_workers(self, coordinator: SessionRecord, reason: str) -> None:
+        # Told to end, they take no new task on the way out: the store refuses one to the workers of an
+        # ended coordinator (until it comes back, taken over or respawned).
         children = await self.store.list_sessions(parent_id=coordinator.id, live=True)
-        # Stopping before they read it, as a stop_worker would: told to end, they take no new task on the
-        # way out (each one would be torn from them by their exit, and counted a failed attempt).
-        for child in children:
-            await self.store.set_session_status(child.id, SessionStatus.stopped)
         if children:
             body = f"Your coordinator {coordinator.name} has ended. {reason} Report what you have, then end."
             await self.mail.send_event(

@@ -76,7 +76,10 @@ BUSY = Statement(
 )
 # The session a task is given to, locked until the transaction commits: ending it (which releases its
 # tasks) waits, so no task is handed to a session whose end has already let go of its work.
-TAKER = Statement("SELECT name, status, ended_at FROM sessions WHERE id = :id {FOR_UPDATE}")
+TAKER = Statement("SELECT name, status, ended_at, parent_id FROM sessions WHERE id = :id {FOR_UPDATE}")
+ENDED_COORDINATOR = Statement(
+    "SELECT name FROM sessions WHERE id = :id AND role = 'coordinator' AND ended_at IS NOT NULL"
+)
 CLAIM = Statement(
     "UPDATE tasks SET status = 'in_progress', assignee_id = :session_id, attempts = attempts + 1, updated_at = :ts"
     " WHERE id = :id AND status = 'ready'"
@@ -195,27 +198,31 @@ def create(tasks: Sequence[NewTask]) -> Step[list[TaskRecord]]:
     return (yield from by_ids([t.id for t in tasks]))
 
 
-STOPPING = "You are being stopped (see your mail): you take no new tasks. Finish up and exit."
-
-
-def live_taker(session_id: str) -> Step[bool]:
-    """Refuse to hand a task to a session that has ended (its process may not know yet). True when it is
-    being stopped: a task it took would be torn from it by the kill, and counted a failed attempt."""
+def live_taker(session_id: str) -> Step[str | None]:
+    """Refuse to hand a task to a session that has ended (its process may not know yet). Why it takes
+    no new task though live, or None: it is being stopped, or its coordinator has ended (and told it to
+    end). A task it took on its way out would be torn from it by its exit, and counted a failed attempt."""
     row = yield TAKER.one(id=session_id)
-    if row is not None and row["ended_at"] is not None:
+    if row is None:
+        return None
+    if row["ended_at"] is not None:
         raise Conflict(
             f"Session {row['name']} has {row['status']}: an ended session takes no tasks.",
             "Its coordinator can respawn it (respawn_worker) or give the task to another worker.",
         )
-    return row is not None and row["status"] == SessionStatus.stopped.value
+    if row["status"] == SessionStatus.stopped.value:
+        return "You are being stopped (see your mail): you take no new tasks. Finish up and exit."
+    if row["parent_id"] is not None and (parent := (yield ENDED_COORDINATOR.one(id=row["parent_id"]))):
+        return f"Your coordinator {parent['name']} has ended: you take no new tasks. Report what you have, then end."
+    return None
 
 
 def claim(session_id: str, limit: int) -> Step[ClaimOutcome]:
     # Read little while holding the lock: a first page of limit + 1 candidates is nearly always enough,
     # and the files of work in progress are read only when a candidate declares files.
     yield Lock("claim")
-    if (yield from live_taker(session_id)):
-        return ClaimOutcome(claimed=None, ready=[], skipped=[STOPPING])
+    if (refused := (yield from live_taker(session_id))) is not None:
+        return ClaimOutcome(claimed=None, ready=[], skipped=[refused])
     busy: list[tuple[str, list[str], str | None]] | None = None
     skipped: list[str] = []
     seen: list[str] = []
@@ -275,8 +282,8 @@ def update(
         sets.append("artifacts = :artifacts")
         params["artifacts"] = list(artifacts)
     guard = "id = :id AND status = :expect"
-    if assignee_id is not None and (yield from live_taker(assignee_id)):
-        raise Conflict("That session is being stopped: it takes no new tasks.", "Give the task to another worker.")
+    if assignee_id is not None and (refused := (yield from live_taker(assignee_id))) is not None:
+        raise Conflict(f"That session takes no new tasks. It was told: {refused}", "Give the task to another worker.")
     if assignee_id is not None:
         sets.append("assignee_id = :assignee_id")
         # Still unassigned, or held by whom the caller saw holding it: two spawns never both take it.

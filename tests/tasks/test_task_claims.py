@@ -99,6 +99,24 @@ async def test_a_worker_being_stopped_claims_nothing_and_the_task_stays_for_the_
     assert claimed is not None and claimed["id"] == ids["a"] and claimed["attempts"] == 1
 
 
+async def test_the_workers_of_an_ended_coordinator_take_no_new_task_until_it_is_back(crew: Any, boss: Any) -> None:
+    """It told them to end (or was killed, and a sweep told them): a task one took on its way out would be
+    torn from it by its exit. Taken over again, it leads them again."""
+    w1 = await crew.member("w1")
+    ids = await boss.create({"key": "a", "title": "A"})
+    await crew.store.end_session(boss.id, SessionStatus.exited, 0, max_attempts=3)
+
+    looked = await w1.call("task_ready", claim=True)
+
+    assert looked["claimed"] is None
+    assert looked["skipped"] == [
+        "Your coordinator boss has ended: you take no new tasks. Report what you have, then end."
+    ]
+    await crew.store.revive_session(boss.id, SessionStatus.working, None, ended_only=True)
+    claimed = await w1.claim()
+    assert claimed is not None and claimed["id"] == ids["a"]
+
+
 async def test_claim_skips_tasks_whose_files_overlap_work_in_progress_and_says_so(crew: Any, boss: Any) -> None:
     w1, w2 = await crew.member("w1"), await crew.member("w2")
     ids = await boss.create(
