@@ -124,6 +124,10 @@ class Scheduler:
         return Profile(agent, extra.model if extra else None, extra.budget_usd if extra else None)
 
     async def run(self) -> Outcome:
+        # A resumed run's scheduler is the same session: the ends of its earlier workers are not new crashes.
+        for child in await self.store.list_sessions(parent_id=self.me.id):
+            if not child.live:
+                self.counted.add(f"{child.id}@{child.ended_at}")
         async with self.store.subscribe(ALL) as bell:
             while True:
                 outcome = await self.tick()
@@ -150,6 +154,8 @@ class Scheduler:
         tasks = {t.id: t for t in ordered}
         children = await self.store.list_sessions(parent_id=self.me.id)
         live = {s.id: s for s in children if s.live}
+        # Stopped by someone else (`maestro stop`): on its way out, like those this scheduler stops.
+        self.stopping |= {s.id for s in live.values() if s.status is SessionStatus.stopped}
         crashed: list[SessionRecord] = []
         for child in children:
             end = f"{child.id}@{child.ended_at}"
@@ -196,7 +202,7 @@ class Scheduler:
         # and spawning past it could hit MAESTRO_MAX_WORKERS, which would end the run.
         count = len(live)
         for child in crashed:
-            held_now = self._held_by(child.id, ordered)
+            held_now = self._held_by(child, ordered)
             if held_now is not None:
                 self.to_respawn[child.id] = held_now
         for child_id, task_id in list(self.to_respawn.items()):
@@ -269,16 +275,17 @@ class Scheduler:
                 queued[victim].pop()
         return None
 
-    def _held_by(self, child_id: str, ordered: Sequence[TaskRecord]) -> str | None:
+    def _held_by(self, child: SessionRecord, ordered: Sequence[TaskRecord]) -> str | None:
         """The task a crashed worker had, or None. It may have claimed one after the last look and died
         at once: then the tasks read show it still in progress under it (read before the end) or released
-        from it (read after), so the last look's sample is only the fallback."""
+        by that end (read after), so the last look's sample is only the fallback."""
         for task in ordered:
-            if task.status is TaskStatus.in_progress and task.assignee_id == child_id:
+            if task.status is TaskStatus.in_progress and task.assignee_id == child.id:
                 return task.id
-            if task.released_from == child_id and task.status is TaskStatus.ready and task.assignee_id is None:
+            released_by_its_end = task.released_from == child.id and task.updated_at >= (child.ended_at or 0)
+            if released_by_its_end and task.status is TaskStatus.ready and task.assignee_id is None:
                 return task.id
-        return self.holding.get(child_id)
+        return self.holding.get(child.id)
 
     async def _report(self, live: dict[str, SessionRecord]) -> None:
         if self.on_progress is None or now() - self.reported_at < REPORT_EVERY_S:

@@ -10,7 +10,7 @@ from typing import Any, cast
 import pytest
 from harness import Team
 
-from maestro_mcp.models import Role, SessionRecord, SessionStatus, TaskRecord, TaskSpec
+from maestro_mcp.models import Role, SessionRecord, SessionStatus, TaskRecord, TaskSpec, TaskStatus
 from maestro_mcp.service import Services
 from maestro_mcp.service.runs import Overrides, RunRecord
 from maestro_mcp.service.scheduler import Profile, Scheduler
@@ -49,14 +49,14 @@ class Run:
     scheduler: Scheduler
 
 
-async def one_task_run(team: Team, other_kind: bool = False) -> Run:
+async def one_task_run(team: Team, other_kind: bool = False, slots: int = 1) -> Run:
     """With `other_kind`, the task needs another kind of worker than the run's (`script`)."""
     svc = team.services
     me = (await svc.sessions.register(name="run-x", role=Role.coordinator, agent="maestro")).session
     worker = (await svc.sessions.register(name="w1", role=Role.worker, agent="script", parent=me.id)).session
     [task] = await svc.tasks.create(me, [TaskSpec(key="a", title="A")])
     overrides = {task.id: Overrides(agent="other")} if other_kind else {}
-    record = RunRecord(id="x", plan="plan.yaml", agent="script", workers=1, task_ids=[task.id], overrides=overrides)
+    record = RunRecord(id="x", plan="plan.yaml", agent="script", workers=slots, task_ids=[task.id], overrides=overrides)
     workers = Workers()
     return Run(svc, worker, task, workers, Scheduler(svc, cast(WorkerService, workers), record, me))
 
@@ -103,3 +103,29 @@ async def test_a_mixed_run_takes_a_released_task_back_so_no_worker_of_another_ki
     other = (await run.svc.sessions.register(name="w2", role=Role.worker, agent="script")).session
     claimed = await run.svc.tasks.ready(other, claim=True, limit=5)
     assert claimed.claimed is None
+
+
+async def test_a_worker_that_gave_its_task_back_and_then_died_idle_is_replaced_not_respawned(team: Team) -> None:
+    run = await one_task_run(team)
+    assert await run.scheduler.tick() is None
+    claimed = await run.svc.tasks.ready(run.worker, claim=True, limit=5)
+    assert claimed.claimed is not None
+    await run.svc.tasks.update(run.worker, run.task.id, status=TaskStatus.ready)  # gives it back
+    await run.svc.store.end_session(run.worker.id, SessionStatus.failed, 3, max_attempts=3)
+
+    with pytest.raises(Spawned):
+        await run.scheduler.tick()
+
+    assert run.workers.respawned == [] and run.workers.spawned == [[run.task.id]]
+
+
+async def test_a_worker_someone_else_is_stopping_is_not_handed_work(team: Team) -> None:
+    """`maestro stop w1` while the run goes on: the task goes to a new worker, not to one on its way out."""
+    run = await one_task_run(team, slots=2)
+    run.scheduler.profiles[run.worker.id] = Profile("script", None, None)
+    await run.svc.store.set_session_status(run.worker.id, SessionStatus.stopped)
+
+    with pytest.raises(Spawned):
+        await run.scheduler.tick()
+
+    assert run.workers.spawned == [[run.task.id]]
