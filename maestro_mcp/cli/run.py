@@ -322,11 +322,13 @@ async def _wait(svc: Services, record: RunRecord, limit_s: float | None) -> RunR
     seen = 0  # the record's version last read: each wait is for a newer one, not a spin on this one
     while record.status == "running":
         if not pid_alive(record.pid):
-            # It may have saved its final record and exited since the last read.
+            # It may have saved its final record and exited, or been resumed by another process, since.
             entry = await svc.state.get(key)
-            if entry is not None and (final := RunRecord.model_validate_json(entry.value)).status != "running":
-                return final
-            return record.model_copy(update={"status": "stopped", "summary": "its scheduler process is gone"})
+            latest = RunRecord.model_validate_json(entry.value) if entry is not None else record
+            if latest.status == "running" and latest.pid == record.pid:
+                return record.model_copy(update={"status": "stopped", "summary": "its scheduler process is gone"})
+            record = latest
+            continue
         left = deadline - anyio.current_time()
         if left <= 0:
             raise MaestroError(f"Run {record.id} is still running after {limit_s:g} s.", "Wait again, or stop it.")
