@@ -61,6 +61,10 @@ DEPENDENTS = Statement(
     "SELECT t.id, t.status FROM task_deps d JOIN tasks t ON t.id = d.task_id WHERE d.depends_on = :id"
     " AND (t.status IN ('pending', 'ready') OR (t.status = 'blocked' AND t.blocked_on_deps = TRUE)) ORDER BY t.seq"
 )
+# Two dependencies of one task done at once, in two PostgreSQL transactions, would each read the other
+# as still running (a statement sees only what is committed) and leave their dependent pending for good:
+# each locks the dependent first, so the second waits for the first's commit and then sees both done.
+LOCK_WAITING = Statement("SELECT status, blocked_on_deps FROM tasks WHERE id = :id {FOR_UPDATE}")
 SET_DERIVED = Statement(
     "UPDATE tasks SET status = :status, blocked_reason = :reason, blocked_on_deps = :blocked,"
     " updated_at = COALESCE(:ts, updated_at) WHERE id = :id"
@@ -173,8 +177,15 @@ def refresh_dependents(task_id: str, ts: float) -> Step[tuple[list[str], list[st
     now_ready: list[str] = []
     now_blocked: list[str] = []
     for row in (yield DEPENDENTS.all(id=task_id)):
+        current = yield LOCK_WAITING.one(id=row["id"])  # read again under the lock: it may have moved
+        waiting = current is not None and (
+            current["status"] in (TaskStatus.pending.value, TaskStatus.ready.value)
+            or (current["status"] == TaskStatus.blocked.value and current["blocked_on_deps"])
+        )
+        if not waiting:
+            continue  # claimed, or blocked by its worker, meanwhile: not derived from its dependencies now
         status, reason = yield from derived(row["id"])
-        if status.value == row["status"]:
+        if status.value == current["status"]:
             continue
         yield SET_DERIVED.run(id=row["id"], status=status, reason=reason, blocked=status is TaskStatus.blocked, ts=ts)
         if status is TaskStatus.ready:

@@ -11,11 +11,11 @@ from typing import Any
 import anyio
 import asyncpg
 import pytest
-from store_builders import new_message
+from store_builders import new_message, task
 from storekit import Maker, StoreKit, drop_schema, open_kit, pg_base_url, with_params
 
 from maestro_mcp.errors import StoreError
-from maestro_mcp.models import ReceiptStatus
+from maestro_mcp.models import ReceiptStatus, TaskStatus
 from maestro_mcp.store import ALL, SQLStore, Store, create_store, mail_topic
 from maestro_mcp.store.activity import ACTIVITY, activity_topic
 from maestro_mcp.store.notify import RECEIPTS
@@ -308,3 +308,52 @@ async def test_a_server_holds_one_connection_listening_and_working_and_a_pool_on
                 await served.close()
         tg.cancel_scope.cancel()
     assert len((await store.take_unread(bob.id, 50))[0]) == 10
+
+
+async def test_two_dependencies_done_at_once_in_two_transactions_ready_their_dependent(
+    kit: StoreKit, store: Store, admin: Any, make_session: Maker
+) -> None:
+    """A statement sees only what is committed: each transaction read the other dependency as still
+    running, and the dependent stayed pending for good (a `maestro run` on PostgreSQL hung on it)."""
+    w1, w2 = await make_session("w1"), await make_session("w2")
+    a, b = task("a"), task("b")
+    c = task("c", depends_on=[a, b])
+    await store.create_tasks([a, b, c])
+    for t, worker in ((a, w1), (b, w2)):
+        await store.update_task(t.id, expect=TaskStatus.ready, status=TaskStatus.in_progress, assignee_id=worker.id)
+    other = await kit.open()  # another process's store
+    at_commit, go, b_done = anyio.Event(), anyio.Event(), anyio.Event()
+
+    async def hold(at: str, conn: Any) -> None:
+        if at == "before_commit" and not at_commit.is_set():
+            at_commit.set()
+            await go.wait()
+
+    async def finish_b() -> None:
+        await other.update_task(b.id, expect=TaskStatus.in_progress, status=TaskStatus.done, result="b")
+        b_done.set()
+
+    pg(store).fault_hook = hold
+    waiting_on_a_lock = "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'"
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(
+            lambda: store.update_task(a.id, expect=TaskStatus.in_progress, status=TaskStatus.done, result="a")
+        )
+        with anyio.fail_after(BOUND_S):
+            await at_commit.wait()  # a is done in its transaction, not committed
+            tg.start_soon(finish_b)
+            # b's transaction either ends (each blind to the other) or waits for a's lock on c. Only the
+            # server knows it waits: look until one or the other shows.
+            while not await admin.fetchval(waiting_on_a_lock, f"maestro {pg(other).origin}"):
+                with anyio.move_on_after(0.005):
+                    await b_done.wait()
+                if b_done.is_set():
+                    break
+            go.set()
+    pg(store).fault_hook = None
+
+    assert {t.title: t.status for t in await store.list_tasks()} == {
+        "a": TaskStatus.done,
+        "b": TaskStatus.done,
+        "c": TaskStatus.ready,
+    }
