@@ -21,11 +21,18 @@ def db_of(project: Path) -> str:
     return str(project / ".maestro" / "maestro.db")
 
 
-def maestro(project: Path, *args: str, db: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """`maestro ARGS` in `project`, as a user runs it: none of this test run's MAESTRO_* settings, no stdin."""
+def user_env(db: str | Path | None = None) -> dict[str, str]:
+    """The environment a user's shell gives a process: none of this test run's MAESTRO_* settings, and
+    `db` as MAESTRO_DB when given."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAESTRO_")}
     if db is not None:
         env["MAESTRO_DB"] = str(db)
+    return env
+
+
+def maestro(project: Path, *args: str, db: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`maestro ARGS` in `project`, as a user runs it: none of this test run's MAESTRO_* settings, no stdin."""
+    env = user_env(db)
     return subprocess.run(
         [sys.executable, "-m", "maestro_mcp", *args],
         cwd=project,

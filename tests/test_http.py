@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import httpx2
 import pytest
 from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
+from projectkit import user_env
 
 from maestro_mcp.client import AgentClient, ToolCallError, serve_params
 
@@ -41,12 +41,6 @@ INITIALIZE = {
 }
 
 
-def child_env(db: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAESTRO_")}
-    env["MAESTRO_DB"] = db
-    return env
-
-
 def project_dir(db: str, cwd: Path | None) -> Path:
     """Where a command runs: the project of a SQLite store, or `cwd` (for a PostgreSQL URL)."""
     if cwd is not None:
@@ -60,7 +54,7 @@ async def maestro(db: str, *args: str, cwd: Path | None = None) -> tuple[int, st
     """Run a `maestro` command; its exit code, stdout and stderr."""
     with anyio.fail_after(START_S):
         done = await anyio.run_process(
-            [sys.executable, "-m", "maestro_mcp", *args], env=child_env(db), check=False, cwd=project_dir(db, cwd)
+            [sys.executable, "-m", "maestro_mcp", *args], env=user_env(db), check=False, cwd=project_dir(db, cwd)
         )
     return done.returncode, done.stdout.decode(), done.stderr.decode()
 
@@ -99,7 +93,7 @@ async def http_server(
 ) -> AsyncIterator[HttpServer]:
     """`maestro serve --http --port 0 ARGS`, until the block ends (then SIGTERM, and it must exit cleanly)."""
     command = [sys.executable, "-m", "maestro_mcp", "serve", "--http", "--port", "0", *args]
-    environ = {**child_env(db), **(env or {})}
+    environ = {**user_env(db), **(env or {})}
     async with await anyio.open_process(command, env=environ, cwd=project_dir(db, cwd)) as process:
         lines: list[str] = []
         ready = anyio.Event()

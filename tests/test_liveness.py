@@ -19,7 +19,7 @@ import anyio
 import anyio.abc
 import pytest
 from harness import Team
-from projectkit import db_of, new_project
+from projectkit import db_of, new_project, user_env
 
 from maestro_mcp.cli.common import services_at
 from maestro_mcp.client import AgentClient, serve_params
@@ -39,9 +39,8 @@ def project(tmp_path: Path) -> Path:
 
 async def start_agent(project: Path, name: str, env: dict[str, str]) -> tuple[anyio.abc.Process, str]:
     """A human-started agent and its server, holding one task; returns the agent and the task id."""
-    child_env = {k: v for k, v in os.environ.items() if not k.startswith("MAESTRO_")} | env
     process = await anyio.open_process(
-        [sys.executable, AGENT, db_of(project), name, "lead"], env=child_env, cwd=project, stderr=None
+        [sys.executable, AGENT, db_of(project), name, "lead"], env=user_env() | env, cwd=project, stderr=None
     )
     assert process.stdout is not None
     with anyio.fail_after(START_S):

@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 import asyncpg
 import pytest
+from projectkit import user_env
 from test_http import create_token, http_server, remote_agent
 
 from maestro_mcp.client import AgentClient, serve_params
@@ -143,7 +144,7 @@ async def test_migrate_copies_a_sqlite_project_into_an_empty_postgresql_store(pg
         with anyio.fail_after(CALL_S):
             await boss.call("mail_inbox")
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAESTRO_")}
+    env = user_env()
     command = [sys.executable, "-m", "maestro_mcp", "migrate", "--to", pg_db]
     with anyio.fail_after(START_S):
         done = await anyio.run_process(command, env=env, cwd=project, check=False)

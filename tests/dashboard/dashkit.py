@@ -7,7 +7,6 @@ every page a test opens fails the test on any console error or uncaught exceptio
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import anyio
 import anyio.abc
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Error, Page, async_playwright
+from projectkit import user_env
 
 from maestro_mcp.service import Services
 from maestro_mcp.store import ALL, create_store
@@ -38,12 +38,6 @@ CHROMIUM_ARGS = [
 START_S = 30
 DEMO_TIMEOUT_S = 120
 SERVING = re.compile(r"maestro dashboard: serving .* at (http://\S+)")
-
-
-def child_env(db: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAESTRO_")}
-    env["MAESTRO_DB"] = db
-    return env
 
 
 @dataclass
@@ -74,7 +68,7 @@ async def dashboard(db: str, *args: str, cwd: Path | None = None) -> AsyncIterat
     `cwd`), until the block ends; then SIGTERM, and it must exit 0 promptly even with pages connected."""
     command = [sys.executable, "-m", "maestro_mcp", "dashboard", "--port", "0", *args]
     cwd = cwd or Path(db).parents[1]
-    async with await anyio.open_process(command, env=child_env(db), cwd=cwd) as process:
+    async with await anyio.open_process(command, env=user_env(db), cwd=cwd) as process:
         lines: list[str] = []
         ready = anyio.Event()
         async with anyio.create_task_group() as tg:
@@ -165,7 +159,7 @@ async def watched_page(b: Browser, **context: Any) -> AsyncIterator[Watched]:
 
 def run_demo() -> tuple[Path, str]:
     """`maestro demo`, run as a newcomer runs it: its workspace and its store."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAESTRO_")}
+    env = user_env()
     proc = subprocess.run(
         [sys.executable, "-m", "maestro_mcp", "demo"],
         capture_output=True,

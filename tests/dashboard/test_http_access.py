@@ -7,7 +7,6 @@ leaves the machine.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from collections import Counter
@@ -18,6 +17,7 @@ import httpx2
 import pytest
 from dashkit import dashboard, opened
 from harness import StoreView
+from projectkit import user_env
 from prometheus_client.parser import text_string_to_metric_families
 from test_http import create_token, http_server, maestro, remote_agent
 
@@ -248,7 +248,7 @@ async def test_on_loopback_a_request_a_proxy_passed_on_needs_a_token_too(db: str
 async def test_dashboard_without_a_store_or_with_a_taken_port_says_what_to_do(db: str, tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAESTRO_")}
+    env = user_env()
     with anyio.fail_after(CALL_S):
         missing = await anyio.run_process(
             [sys.executable, "-m", "maestro_mcp", "dashboard", "--port", "0"], cwd=elsewhere, env=env, check=False

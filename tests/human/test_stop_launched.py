@@ -7,13 +7,13 @@ session used to record only its `maestro serve`, and `stop` said "stopped" while
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import anyio
 import pytest
+from projectkit import user_env
 
 from maestro_mcp.launch.spawner import pid_alive, process_tree
 from maestro_mcp.models import SessionStatus
@@ -26,9 +26,7 @@ RUN_S = 60
 
 
 def env_for(project: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAESTRO_")}
-    env["MAESTRO_DB"] = str(project / ".maestro" / "maestro.db")
-    return env
+    return user_env(project / ".maestro" / "maestro.db")
 
 
 async def test_stop_ends_a_launched_agent_and_everything_it_started(tmp_path: Path) -> None:

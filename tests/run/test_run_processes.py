@@ -22,6 +22,7 @@ import anyio
 import anyio.abc
 import pytest
 from harness import StoreView
+from projectkit import user_env
 from storekit import drop_schema, pg_base_url, with_params
 
 from maestro_mcp.service import Services
@@ -56,7 +57,7 @@ def project(tmp_path: Path) -> Path:
 
 
 async def maestro_run(project: Path, *args: str, db: str | None = None) -> tuple[int, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAESTRO_")} | ({"MAESTRO_DB": db} if db else {})
+    env = user_env(db)
     with anyio.fail_after(RUN_S):
         done = await anyio.run_process(
             [sys.executable, "-m", "maestro_mcp", "run", *args], cwd=str(project), env=env, check=False
@@ -183,7 +184,7 @@ async def run_hanging_on_b3(project: Path) -> AsyncIterator[tuple[anyio.abc.Proc
     """`maestro run` whose worker hangs on task b3, once it does; and the project's store, made before the
     run so that the test can wait on it. Any worker still live at the end is killed: none is left behind."""
     (project / "hang-keys.txt").write_text("b3\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAESTRO_")}
+    env = user_env()
     store = create_store(str(project / ".maestro" / "maestro.db"))
     await store.open()
     try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -24,6 +23,7 @@ from typing import Any, TypeVar
 import anyio
 import pytest
 from harness import Team
+from projectkit import user_env
 from typer.testing import CliRunner, Result
 
 from maestro_mcp.cli import app
@@ -218,7 +218,7 @@ async def maestro(project: Project, *args: str) -> Result:
 
 async def maestro_process(project: Project, *args: str) -> tuple[int, str]:
     """Run `maestro ARGS` as its own process in the project (as a human would); exit code and output."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAESTRO_")}
+    env = user_env()
     with anyio.fail_after(WORKER_S * 2):
         done = await anyio.run_process(
             [sys.executable, "-m", "maestro_mcp", *args],

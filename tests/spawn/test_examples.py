@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import runpy
 import sys
 from pathlib import Path
 
 import anyio
 import pytest
+from projectkit import user_env
 from spawnkit import WORKER_S
 
 pytestmark = pytest.mark.anyio
@@ -18,7 +18,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 async def test_the_example_coordinator_plans_spawns_two_workers_and_follows_them_to_the_end(tmp_path: Path) -> None:
     project = tmp_path / "todo"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAESTRO_")}
+    env = user_env()
 
     with anyio.fail_after(WORKER_S * 2):
         done = await anyio.run_process(

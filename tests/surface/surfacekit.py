@@ -100,11 +100,5 @@ def node_argv(script: Path) -> list[str]:
     return ["node", "--import", str(HERE / "node20" / "register.mjs"), str(script)]
 
 
-def child_env(db: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAESTRO_")}
-    env["MAESTRO_DB"] = db
-    return env
-
-
 def maestro_serve_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "maestro_mcp", "serve", *args]

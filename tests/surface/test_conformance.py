@@ -16,7 +16,8 @@ from pathlib import Path
 import anyio
 import pytest
 from bearer_proxy import bearer_proxy
-from surfacekit import HERE, child_env, node_argv, npm_tool
+from projectkit import user_env
+from surfacekit import HERE, node_argv, npm_tool
 from test_http import create_token, http_server
 
 from maestro_mcp.cli.common import services_at
@@ -77,7 +78,7 @@ async def test_the_inspector_cli_lists_and_calls_tools_over_stdio(tmp_path: Path
 
     async def inspect(*args: str) -> dict[str, object]:
         with anyio.fail_after(INSPECT_S):
-            done = await anyio.run_process([*serve, *args], env=child_env(db), cwd=str(tmp_path), check=False)
+            done = await anyio.run_process([*serve, *args], env=user_env(db), cwd=str(tmp_path), check=False)
         assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
         return dict(json.loads(done.stdout))
 

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 from mcp import Client
-from surfacekit import COORDINATOR_TOOLS, WORKER_TOOLS, child_env, wire
+from projectkit import user_env
+from surfacekit import COORDINATOR_TOOLS, WORKER_TOOLS, wire
 
 from maestro_mcp.cli.common import services_at
 from maestro_mcp.client import AgentClient, ToolCallError, serve_params
@@ -57,7 +58,7 @@ async def serve_exits(db: str, *args: str) -> tuple[int, str]:
         done = await anyio.run_process(
             [sys.executable, "-m", "maestro_mcp", "serve", *args],
             input=b"",
-            env=child_env(db),
+            env=user_env(db),
             check=False,
             cwd=str(Path(db).parents[1]),
         )

@@ -18,11 +18,11 @@ from typing import Any
 import anyio
 import pytest
 import standins
+from projectkit import user_env
 from surfacekit import (
     COORDINATOR_TOOLS,
     FOR_THE_CLI,
     WORKER_TOOLS,
-    child_env,
     listing_size,
     model_part,
     npm_tool,
@@ -209,7 +209,7 @@ async def test_inspector_strict_lint_finds_nothing_in_any_role(db: str, tmp_path
         argv = ["node", str(inspector), "--cli", *named, sys.executable, "-m", "maestro_mcp", "serve", *args]
         with anyio.fail_after(INSPECT_S):
             done = await anyio.run_process(
-                [*argv, "--method", "tools/list", "--strict"], env=child_env(db), cwd=str(tmp_path), check=False
+                [*argv, "--method", "tools/list", "--strict"], env=user_env(db), cwd=str(tmp_path), check=False
             )
         stderr = done.stderr.decode()
         assert done.returncode == 0, f"{label}: inspector exited {done.returncode}:\n{stderr}"
