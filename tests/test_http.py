@@ -21,7 +21,7 @@ import httpx2
 import pytest
 from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
-from projectkit import user_env
+from projectkit import serving, user_env
 
 from maestro_mcp.client import AgentClient, ToolCallError, serve_params
 
@@ -76,44 +76,20 @@ class HttpServer:
         return self.url.removesuffix("/mcp")
 
 
-async def _drain(stream: anyio.abc.ByteReceiveStream, lines: list[str], ready: anyio.Event) -> None:
-    buffer = b""
-    async for chunk in stream:
-        buffer += chunk
-        while b"\n" in buffer:
-            line, buffer = buffer.split(b"\n", 1)
-            lines.append(line.decode(errors="replace"))
-            if "serving MCP at " in lines[-1]:
-                ready.set()
-
-
 @contextlib.asynccontextmanager
 async def http_server(
     db: str, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> AsyncIterator[HttpServer]:
     """`maestro serve --http --port 0 ARGS`, until the block ends (then SIGTERM, and it must exit cleanly)."""
     command = [sys.executable, "-m", "maestro_mcp", "serve", "--http", "--port", "0", *args]
-    environ = {**user_env(db), **(env or {})}
-    async with await anyio.open_process(command, env=environ, cwd=project_dir(db, cwd)) as process:
-        lines: list[str] = []
-        ready = anyio.Event()
-        async with anyio.create_task_group() as tg:
-            assert process.stderr is not None
-            tg.start_soon(_drain, process.stderr, lines, ready)
-            try:
-                with anyio.fail_after(START_S):
-                    await ready.wait()
-            except TimeoutError:
-                raise AssertionError("the HTTP server did not start:\n" + "\n".join(lines)) from None
-            url = next(line for line in lines if "serving MCP at " in line).rsplit(" ", 1)[-1]
-            try:
-                yield HttpServer(url, process, lines)
-            finally:
-                process.terminate()
-                with anyio.fail_after(START_S):
-                    code = await process.wait()
-                tg.cancel_scope.cancel()
-        assert code == 0, "\n".join(lines)
+
+    def url_in(line: str) -> str | None:
+        return line.rsplit(" ", 1)[-1] if "serving MCP at " in line else None
+
+    async with serving(
+        command, env={**user_env(db), **(env or {})}, cwd=project_dir(db, cwd), what="the HTTP server", url_in=url_in
+    ) as (url, process, lines):
+        yield HttpServer(url, process, lines)
 
 
 @dataclass

@@ -19,7 +19,7 @@ import anyio
 import anyio.abc
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Error, Page, async_playwright
-from projectkit import user_env
+from projectkit import serving, user_env
 
 from maestro_mcp.service import Services
 from maestro_mcp.store import ALL, create_store
@@ -35,7 +35,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-START_S = 30
 DEMO_TIMEOUT_S = 120
 SERVING = re.compile(r"maestro dashboard: serving .* at (http://\S+)")
 
@@ -51,43 +50,20 @@ class Running:
         return int(self.url.rstrip("/").rsplit(":", 1)[1])
 
 
-async def _drain(stream: anyio.abc.ByteReceiveStream, lines: list[str], ready: anyio.Event) -> None:
-    buffer = b""
-    async for chunk in stream:
-        buffer += chunk
-        while b"\n" in buffer:
-            line, buffer = buffer.split(b"\n", 1)
-            lines.append(line.decode(errors="replace"))
-            if SERVING.search(lines[-1]):
-                ready.set()
-
-
 @contextlib.asynccontextmanager
 async def dashboard(db: str, *args: str, cwd: Path | None = None) -> AsyncIterator[Running]:
     """`maestro dashboard --port 0 ARGS` over the store `db` (a SQLite file in a project, or a URL with
     `cwd`), until the block ends; then SIGTERM, and it must exit 0 promptly even with pages connected."""
     command = [sys.executable, "-m", "maestro_mcp", "dashboard", "--port", "0", *args]
-    cwd = cwd or Path(db).parents[1]
-    async with await anyio.open_process(command, env=user_env(db), cwd=cwd) as process:
-        lines: list[str] = []
-        ready = anyio.Event()
-        async with anyio.create_task_group() as tg:
-            assert process.stderr is not None
-            tg.start_soon(_drain, process.stderr, lines, ready)
-            try:
-                with anyio.fail_after(START_S):
-                    await ready.wait()
-            except TimeoutError:
-                raise AssertionError("the dashboard did not start:\n" + "\n".join(lines)) from None
-            match = next(m for m in map(SERVING.search, lines) if m)
-            try:
-                yield Running(match[1], process, lines)
-            finally:
-                process.terminate()
-                with anyio.fail_after(START_S):
-                    code = await process.wait()
-                tg.cancel_scope.cancel()
-        assert code == 0, "the dashboard did not exit cleanly:\n" + "\n".join(lines)
+
+    def url_in(line: str) -> str | None:
+        match = SERVING.search(line)
+        return match[1] if match else None
+
+    async with serving(
+        command, env=user_env(db), cwd=cwd or Path(db).parents[1], what="the dashboard", url_in=url_in
+    ) as (url, process, lines):
+        yield Running(url, process, lines)
 
 
 @contextlib.asynccontextmanager
