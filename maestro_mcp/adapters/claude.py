@@ -32,6 +32,25 @@ EDIT_TOOLS = {"Edit": "file_path", "MultiEdit": "file_path", "Write": "file_path
 NETWORK_TOOLS = ("WebFetch", "WebSearch")
 
 
+def hook_tool_call(payload: dict[str, Any]) -> ToolCall | None:
+    """The tool call in a Claude Code hook payload (`tool_name`, `tool_input`), in the policy's terms."""
+    name = str(payload.get("tool_name") or "")
+    raw = payload.get("tool_input")
+    args: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    if name.startswith("mcp__"):
+        server = name.split("__")[1] if name.count("__") >= 2 else ""
+        return ToolCall("maestro" if server == "maestro" else "mcp", name, server=server)
+    if name == "Bash":
+        return ToolCall("run", name, command=str(args.get("command") or ""))
+    if name in READ_TOOLS or name in EDIT_TOOLS:
+        key = READ_TOOLS.get(name) or EDIT_TOOLS[name]
+        path = args.get(key)
+        return ToolCall("read" if name in READ_TOOLS else "edit", name, paths=(str(path),) if path else ())
+    if name in NETWORK_TOOLS:
+        return ToolCall("network", name)
+    return None  # Claude's own bookkeeping tools (TodoWrite, Task, …): it never asks about those
+
+
 class ClaudeAdapter(Adapter):
     kind = "claude"
     resumable = True
@@ -88,21 +107,7 @@ class ClaudeAdapter(Adapter):
         return {"PostToolUse": "deliver", "PreToolUse": "permission"}.get(event, "")  # type: ignore[return-value]
 
     def tool_call(self, payload: dict[str, Any]) -> ToolCall | None:
-        name = str(payload.get("tool_name") or "")
-        raw = payload.get("tool_input")
-        args: dict[str, Any] = raw if isinstance(raw, dict) else {}
-        if name.startswith("mcp__"):
-            server = name.split("__")[1] if name.count("__") >= 2 else ""
-            return ToolCall("maestro" if server == "maestro" else "mcp", name, server=server)
-        if name == "Bash":
-            return ToolCall("run", name, command=str(args.get("command") or ""))
-        if name in READ_TOOLS or name in EDIT_TOOLS:
-            key = READ_TOOLS.get(name) or EDIT_TOOLS[name]
-            path = args.get(key)
-            return ToolCall("read" if name in READ_TOOLS else "edit", name, paths=(str(path),) if path else ())
-        if name in NETWORK_TOOLS:
-            return ToolCall("network", name)
-        return None  # Claude's own bookkeeping tools (TodoWrite, Task, …): it never asks about those
+        return hook_tool_call(payload)
 
     def context_reply(self, event: str, text: str) -> HookReply:
         output = {"hookSpecificOutput": {"hookEventName": event, "additionalContext": text}}

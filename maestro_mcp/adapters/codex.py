@@ -29,6 +29,7 @@ from .base import (
     server_command,
     toml_value,
 )
+from .claude import hook_tool_call
 
 
 def codex_home(env: Mapping[str, str]) -> Path:
@@ -118,15 +119,10 @@ class CodexAdapter(Adapter):
         return {"PostToolUse": "deliver", "PreToolUse": "permission", "Stop": "stop"}.get(event, "")  # type: ignore[return-value]
 
     def tool_call(self, payload: dict[str, Any]) -> ToolCall | None:
-        name = str(payload.get("tool_name") or "")
-        raw = payload.get("tool_input")
-        args: dict[str, Any] = raw if isinstance(raw, dict) else {}
-        if name.startswith("mcp__"):
-            server = name.split("__")[1] if name.count("__") >= 2 else ""
-            return ToolCall("maestro" if server == "maestro" else "mcp", name, server=server)
-        if name == "Bash":
-            return ToolCall("run", name, command=str(args.get("command") or ""))
-        return None
+        # Codex's hooks send Claude Code's payload shape; of its tools, only shell commands (as "Bash")
+        # and MCP calls reach them.
+        call = hook_tool_call(payload)
+        return call if call is not None and call.kind in ("maestro", "mcp", "run") else None
 
     def context_reply(self, event: str, text: str) -> HookReply:
         if event == "Stop":
