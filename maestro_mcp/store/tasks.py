@@ -80,9 +80,11 @@ BUSY = Statement(
 )
 # The session a task is given to, locked until the transaction commits: ending it (which releases its
 # tasks) waits, so no task is handed to a session whose end has already let go of its work.
-TAKER = Statement("SELECT name, status, ended_at, parent_id FROM sessions WHERE id = :id {FOR_UPDATE}")
-ENDED_COORDINATOR = Statement(
-    "SELECT name FROM sessions WHERE id = :id AND role = 'coordinator' AND ended_at IS NOT NULL"
+# In the same statement, the name of its coordinator if that has ended: this runs under the claim lock.
+TAKER = Statement(
+    "SELECT s.name, s.status, s.ended_at, (SELECT p.name FROM sessions p WHERE p.id = s.parent_id"
+    " AND p.role = 'coordinator' AND p.ended_at IS NOT NULL) AS ended_coordinator"
+    " FROM sessions s WHERE s.id = :id {FOR_UPDATE}"
 )
 CLAIM = Statement(
     "UPDATE tasks SET status = 'in_progress', assignee_id = :session_id, attempts = attempts + 1, updated_at = :ts"
@@ -223,8 +225,8 @@ def live_taker(session_id: str) -> Step[str | None]:
         )
     if row["status"] == SessionStatus.stopped.value:
         return "You are being stopped (see your mail): you take no new tasks. Finish up and exit."
-    if row["parent_id"] is not None and (parent := (yield ENDED_COORDINATOR.one(id=row["parent_id"]))):
-        return f"Your coordinator {parent['name']} has ended: you take no new tasks. Report what you have, then end."
+    if (coordinator := row["ended_coordinator"]) is not None:
+        return f"Your coordinator {coordinator} has ended: you take no new tasks. Report what you have, then end."
     return None
 
 
